@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot loops are written with SIMD types; compiled for the baseline x86-64 target they turn
+// every fused multiply-add into a libm call (~100x slower). Users build on their own machine,
+// so `native` is both fast and portable.
+let nativeCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
+
+let package = Package(
+    name: "vae-faces",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vae-faces", targets: ["vae-faces"]),
+        .library(name: "VAEFaces", targets: ["VAEFaces"]),
+        .library(name: "NeuralCore", targets: ["NeuralCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, found with pkg-config.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+
+        // The math: tensors, SGEMM, layers with their gradients, Adam. Knows nothing of faces or files.
+        .target(
+            name: "NeuralCore",
+            dependencies: ["CBLAS"],
+            swiftSettings: nativeCPU,
+            linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+
+        // Faces: data pipeline, image I/O, the VAE, training, sampling, the artifact score.
+        .target(
+            name: "VAEFaces",
+            dependencies: ["NeuralCore", "CPNG", "CTurboJPEG"],
+            swiftSettings: nativeCPU,
+            linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
+
+        // The command-line tool: a thin layer over VAEFaces.
+        .executableTarget(
+            name: "vae-faces",
+            dependencies: ["VAEFaces", "NeuralCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: nativeCPU),
+
+        // Naive reference kernels and gradient checking, shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["NeuralCore"], path: "Tests/TestSupport"),
+
+        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"], swiftSettings: nativeCPU),
+        .testTarget(name: "VAEFacesTests", dependencies: ["VAEFaces", "NeuralCore", "TestSupport", "vae-faces"],
+                    swiftSettings: nativeCPU),
+    ]
+)
