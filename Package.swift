@@ -46,7 +46,8 @@ let package = Package(
         // Naive reference kernels and gradient checking, shared by the test targets.
         .target(name: "TestSupport", dependencies: ["NeuralCore"], path: "Tests/TestSupport"),
 
-        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"], swiftSettings: nativeCPU),
+        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"],
+                    exclude: ["Fixtures", "Golden"], swiftSettings: nativeCPU),
         .testTarget(name: "VAEFacesTests", dependencies: ["VAEFaces", "NeuralCore", "TestSupport", "vae-faces"],
                     swiftSettings: nativeCPU),
     ]
