@@ -20,10 +20,12 @@ import Foundation
 /// `stepCount` is the number of applied updates (PyTorch's per-parameter `step`).
 public final class Adam {
     public let parameters: [(name: String, parameter: Parameter)]
-    public var learningRate: Float
-    public let beta1: Float
-    public let beta2: Float
-    public let epsilon: Float
+    /// Hyper-parameters in Double, as PyTorch's Python floats: 1 − β is formed in Double and then
+    /// rounded (1 − Float(0.999) would be off by 1.3e-5 relative).
+    public var learningRate: Double
+    public let beta1: Double
+    public let beta2: Double
+    public let epsilon: Double
     /// Updates applied so far (t of the last update).
     public var stepCount = 0
     /// First moments m, one per parameter, same shapes.
@@ -41,8 +43,8 @@ public final class Adam {
         public var applied: Bool
     }
 
-    public init(parameters: [(name: String, parameter: Parameter)], learningRate: Float = 5e-4,
-                beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+    public init(parameters: [(name: String, parameter: Parameter)], learningRate: Double = 5e-4,
+                beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
         precondition(Set(parameters.map(\.name)).count == parameters.count, "Adam: duplicate parameter names")
         self.parameters = parameters
         self.learningRate = learningRate
@@ -93,8 +95,8 @@ public final class Adam {
         }
         stepCount += 1
         let t = Double(stepCount)
-        let stepSize = Float(Double(learningRate) / (1 - pow(Double(beta1), t)))
-        let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
+        let stepSize = Float(learningRate / (1 - pow(beta1, t)))
+        let correction2 = Float((1 - pow(beta2, t)).squareRoot())
         for (k, (_, p)) in parameters.enumerated() {
             update(p, m: firstMoments[k], v: secondMoments[k], coefficient: coefficient,
                    stepSize: stepSize, correction2: correction2)
@@ -105,7 +107,7 @@ public final class Adam {
     private func update(_ p: Parameter, m: Tensor, v: Tensor, coefficient: Float, stepSize: Float, correction2: Float) {
         let w = UnsafeSendable(p.value.pointer), g = UnsafeSendable(p.gradient.pointer)
         let mp = UnsafeSendable(m.pointer), vp = UnsafeSendable(v.pointer)
-        let b1 = 1 - beta1, b2 = beta2, ob2 = 1 - beta2, eps = epsilon
+        let b1 = Float(1 - beta1), b2 = Float(beta2), ob2 = Float(1 - beta2), eps = Float(epsilon)
         VectorMath.chunked(p.value.count) { range in
             typealias V = VectorMath.V
             let vc = V(repeating: coefficient), vb1 = V(repeating: b1), vb2 = V(repeating: b2)
