@@ -1,8 +1,8 @@
 import Foundation
+import NeuralCore
 
-/// Writing files so that nothing is ever half-written: the bytes go to a temporary file in the
-/// destination folder, which is flushed and then renamed over the destination. A crash at any
-/// moment leaves either the old file or the new one, never a mix.
+/// Writing files so that nothing is ever half-written (temporary file + rename): NeuralCore's
+/// `AtomicWrite`, with its file-system errors reported as `VAEFacesError`.
 public enum AtomicFile {
     /// Writes `data` to `path` atomically, creating the parent folder if needed.
     public static func write(_ data: Data, to path: String) throws {
@@ -10,31 +10,16 @@ public enum AtomicFile {
     }
 
     /// Calls `fill` with a handle on a temporary file next to `path`, then renames it to `path`.
-    /// If `fill` throws, the temporary file is removed and `path` is left untouched.
+    /// If `fill` throws, the temporary file is removed, `path` is left untouched and the error is
+    /// rethrown as is.
     public static func write(to path: String, _ fill: (FileHandle) throws -> Void) throws {
-        let url = URL(fileURLWithPath: path)
-        let folder = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let temp = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
-            throw VAEFacesError(file: path, "cannot create a file in \(folder.path)")
-        }
+        var fillFailed = false
         do {
-            let handle = try FileHandle(forWritingTo: temp)
-            do {
-                try fill(handle)
-                try handle.synchronize()
-                try handle.close()
-            } catch {
-                try? handle.close()
-                throw error
+            try AtomicWrite.write(to: path) { handle in
+                do { try fill(handle) } catch { fillFailed = true; throw error }
             }
-            if rename(temp.path, url.path) != 0 {
-                throw VAEFacesError(file: path, "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw error
+        } catch let error as FileError where !fillFailed {
+            throw VAEFacesError(file: error.file, error.problem)
         }
     }
 }
