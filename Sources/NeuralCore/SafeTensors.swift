@@ -52,7 +52,7 @@ public struct SafeTensorsArchive {
     }
     private let entries: [String: Entry]
     private let bytes: Data
-    /// Offset of the data section within `bytes`.
+    /// Offset of the data section from the start of `bytes` (which may be a slice).
     private let dataStart: Int
 
     /// The shape of tensor `name`, or nil if there is no such tensor.
@@ -143,7 +143,7 @@ public struct SafeTensorsArchive {
     /// Validates the bytes of a safetensors file; `source` names them in error messages.
     public static func parse(_ data: Data, source: String) throws -> SafeTensorsArchive {
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: source, problem) }
-        let bytes = Data(data)  // indices from 0, even if `data` is a slice
+        let bytes = data  // not copied (a memory-mapped file stays mapped); offsets below count from its start
         guard bytes.count >= 8 else {
             throw fail("not a safetensors file: \(bytes.count) bytes, shorter than the 8-byte header length")
         }
@@ -154,7 +154,7 @@ public struct SafeTensorsArchive {
         let dataStart = 8 + Int(headerLength)
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<dataStart))
+            json = try JSONSerialization.jsonObject(with: bytes.withUnsafeBytes { Data($0[8..<dataStart]) })
         } catch {
             throw fail("the \(headerLength)-byte header is not valid JSON")
         }

@@ -87,6 +87,9 @@ func safetensorsBytes(header: String, data: [UInt8], headerLength: UInt64? = nil
         let header = String(decoding: data[8..<(8 + headerLength)], as: UTF8.self)
         #expect(header.hasPrefix("{\"__metadata__\":{\"k\":\"v\"},\"a32\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"z32\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},\"b16\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[12,18]}}"))
         #expect(data.count == 8 + headerLength + 18)
+        // A slice of a larger buffer (indices not starting at 0) parses the same.
+        let slice = (Data([9, 9, 9]) + data).dropFirst(3)
+        #expect(try SafeTensorsArchive.parse(slice, source: "slice").floats("b16") == [1, 2, 3])
     }
 
     /// A file written by the Python `safetensors` package (`safetensors.torch.save_file`) with
