@@ -9,8 +9,9 @@ struct VAEFacesCommand: ParsableCommand {
         commandName: "vae-faces",
         abstract: "Train a VAE on 64×64 CelebA faces with DCL or PixelDCL up-sampling, and measure checkerboard artifacts.",
         subcommands: [
-            SelfCheckCommand.self,
+            PrepareCommand.self,
             BenchCommand.self,
+            SelfCheckCommand.self,
         ])
 }
 
