@@ -45,6 +45,25 @@ public final class ArtifactScorer {
     ///   (row-major; its sum is `cb_local`); all 0 for a flat image. Must hold exactly that many values.
     public func score(planar pixels: UnsafeBufferPointer<Float>, channels: Int, height: Int, width: Int,
                       tileMap: UnsafeMutableBufferPointer<Double>? = nil) -> ArtifactScores {
+        load(planar: pixels, channels: channels, height: height, width: width)
+        return scoreLoaded(tileMap: tileMap)
+    }
+
+    /// Scores an interleaved (HWC) 8-bit image, each value divided by 255:
+    /// `bytes[(y·width + x)·channels + c]` — the layout of the prepared CelebA cache.
+    public func score(interleaved bytes: UnsafeBufferPointer<UInt8>, channels: Int, height: Int, width: Int,
+                      tileMap: UnsafeMutableBufferPointer<Double>? = nil) -> ArtifactScores {
+        load(interleaved: bytes, channels: channels, height: height, width: width)
+        return scoreLoaded(tileMap: tileMap)
+    }
+
+    /// The image last loaded, as Double planes (C × H × W, H and W even after dropping an odd last
+    /// row or column); valid until the next load.
+    private(set) var loaded: (channels: Int, height: Int, width: Int) = (0, 0, 0)
+    var planes: UnsafePointer<Double> { UnsafePointer(scratch) }
+
+    /// Converts a planar CHW Float image into the Double planes.
+    func load(planar pixels: UnsafeBufferPointer<Float>, channels: Int, height: Int, width: Int) {
         precondition(pixels.count >= channels * height * width, "ArtifactScorer: buffer smaller than C·H·W")
         let h = height & ~1, w = width & ~1
         let plane = prepare(channels: channels, height: h, width: w)
@@ -55,13 +74,11 @@ public final class ArtifactScorer {
                 for x in 0..<w { target[x] = Double(source[x]) }
             }
         }
-        return scorePlanes(channels: channels, height: h, width: w, tileMap: tileMap)
+        loaded = (channels, h, w)
     }
 
-    /// Scores an interleaved (HWC) 8-bit image, each value divided by 255:
-    /// `bytes[(y·width + x)·channels + c]` — the layout of the prepared CelebA cache.
-    public func score(interleaved bytes: UnsafeBufferPointer<UInt8>, channels: Int, height: Int, width: Int,
-                      tileMap: UnsafeMutableBufferPointer<Double>? = nil) -> ArtifactScores {
+    /// Converts an interleaved HWC 8-bit image into the Double planes (values / 255).
+    func load(interleaved bytes: UnsafeBufferPointer<UInt8>, channels: Int, height: Int, width: Int) {
         precondition(bytes.count >= channels * height * width, "ArtifactScorer: buffer smaller than H·W·C")
         let h = height & ~1, w = width & ~1
         let plane = prepare(channels: channels, height: h, width: w)
@@ -73,7 +90,12 @@ public final class ArtifactScorer {
                 for x in 0..<w { target[x] = Double(row[x * channels + c]) * scale }
             }
         }
-        return scorePlanes(channels: channels, height: h, width: w, tileMap: tileMap)
+        loaded = (channels, h, w)
+    }
+
+    /// Scores the image last loaded.
+    func scoreLoaded(tileMap: UnsafeMutableBufferPointer<Double>?) -> ArtifactScores {
+        scorePlanes(channels: loaded.channels, height: loaded.height, width: loaded.width, tileMap: tileMap)
     }
 
     // MARK: - Scratch layout
@@ -91,7 +113,7 @@ public final class ArtifactScorer {
             tileSums = gx + n
             tileEnergy = tileSums + 3 * tiles
             lattice = tileEnergy + tiles
-            channelStats = lattice + 16 * 16
+            channelStats = lattice + 2 * 16 * 16
             total = channelStats + 3 * channels
         }
     }
@@ -141,7 +163,7 @@ public final class ArtifactScorer {
 
         var energyCol = 0.0, energyRow = 0.0, energyDia = 0.0
         var cbChannel = [Double](repeating: 0, count: channels)
-        var latticeEnergy = [0.0, 0.0, 0.0, 0.0], latticeAC = [0.0, 0.0, 0.0, 0.0]
+        var latticeEnergy = SIMD4<Double>(), latticeAC = SIMD4<Double>()
 
         for c in 0..<channels {
             let x = scratch + c * n
@@ -154,11 +176,9 @@ public final class ArtifactScorer {
                 cbChannel[c] = (e.col + e.row + e.dia) / m.energy
             }
             // Lattice form of cb_raw, p4, p8, p16.
-            for (k, period) in ArtifactScorer.periods.enumerated() {
-                let l = latticeSums(x, mean: m.mean, classSums: lattice, period: period, height: height, width: width)
-                latticeEnergy[k] += l.latticeEnergy
-                latticeAC[k] += l.acEnergy
-            }
+            let l = latticeEnergies(x, mean: m.mean, energy: m.energy, classSums: lattice, height: height, width: width)
+            latticeEnergy += l.lattice
+            latticeAC += l.ac
         }
 
         let energy = energyCol + energyRow + energyDia
@@ -167,7 +187,7 @@ public final class ArtifactScorer {
         if let tileMap {
             for t in 0..<tileCount { tileMap[t] = tileEnergy[t] / totalS }
         }
-        var latticeScores = [0.0, 0.0, 0.0, 0.0]
+        var latticeScores = SIMD4<Double>()
         for (k, period) in ArtifactScorer.periods.enumerated() {
             let values = channels * (height - height % period) * (width - width % period)
             // latticeAC is Σ_k≠0 |F|² = H_P·W_P·S_P; the flat rule applies to the crop as well.
@@ -191,19 +211,30 @@ public final class ArtifactScorer {
         !(energy > 0) || (energy / Double(values)).squareRoot() <= ArtifactScorer.flatThreshold * maxAbs
     }
 
-    /// Mean, AC energy Σ(X − mean)² and max|X| of `count` values (two passes).
+    /// Mean, AC energy Σ(X − mean)² and max|X| of `count` values (two passes, 8 lanes at a time).
     private func moments(_ x: UnsafeMutablePointer<Double>, count: Int) -> (mean: Double, energy: Double, maxAbs: Double) {
-        var sum = 0.0, maxAbs = 0.0
-        for i in 0..<count {
-            sum += x[i]
+        typealias V = SIMD8<Double>
+        let raw = UnsafeRawPointer(x)
+        let blocks = count / 8
+        var sum = V(), top = V()
+        for b in 0..<blocks {
+            let v = raw.loadUnaligned(fromByteOffset: b * 64, as: V.self)
+            sum += v
+            top = pointwiseMax(top, pointwiseMax(v, -v))
+        }
+        var total = sum.sum(), maxAbs = top.max()
+        for i in (blocks * 8)..<count {
+            total += x[i]
             maxAbs = max(maxAbs, abs(x[i]))
         }
-        let mean = sum / Double(count)
-        var energy = 0.0
-        for i in 0..<count {
-            let d = x[i] - mean
-            energy += d * d
+        let mean = total / Double(count)
+        var squares = V()
+        for b in 0..<blocks {
+            let d = raw.loadUnaligned(fromByteOffset: b * 64, as: V.self) - mean
+            squares.addProduct(d, d)
         }
+        var energy = squares.sum()
+        for i in (blocks * 8)..<count { energy += (x[i] - mean) * (x[i] - mean) }
         return (mean, energy, maxAbs)
     }
 
@@ -292,38 +323,82 @@ public final class ArtifactScorer {
                 size * term(totalDia, usableY * usableX))
     }
 
-    /// One channel's P-lattice energy Σ_lattice≠0 |F|² and AC energy Σ_k≠0 |F|² = n·S over the
-    /// image cropped to multiples of `period` (n pixels), from the P² class sums (see the type's doc).
-    /// `mean` (the full channel's) only shifts the values to keep the sums well conditioned.
-    private func latticeSums(_ x: UnsafeMutablePointer<Double>, mean: Double, classSums: UnsafeMutablePointer<Double>,
-                             period p: Int, height: Int, width: Int) -> (latticeEnergy: Double, acEnergy: Double) {
-        let h = height - height % p, w = width - width % p
-        guard h > 0, w > 0 else { return (0, 0) }
-        classSums.update(repeating: 0, count: p * p)
+    /// One channel's lattice energies for P = 2, 4, 8, 16 (the lanes of the result):
+    /// `lattice` = Σ_lattice≠0 |F|² and `ac` = Σ_k≠0 |F|² = n·S, over the image cropped to H_P × W_P
+    /// (multiples of P, n = H_P·W_P pixels), from the P² class sums (see the type's doc).
+    ///
+    /// From P = 16 down: when a period's crop equals the previous (larger) period's crop, its class
+    /// sums are folded from those (class (p, q) mod P collects classes (p + iP, q + jP) mod 2P);
+    /// otherwise they take one pass over the pixels. `mean` (the channel's) shifts the values to keep
+    /// the sums well conditioned; `energy` is the channel's Σ(X − mean)², reused when nothing is cropped.
+    private func latticeEnergies(_ x: UnsafeMutablePointer<Double>, mean: Double, energy: Double,
+                                 classSums: UnsafeMutablePointer<Double>, height: Int, width: Int)
+        -> (lattice: SIMD4<Double>, ac: SIMD4<Double>) {
+        var lattice = SIMD4<Double>(), ac = SIMD4<Double>()
+        var current = classSums, spare = classSums + 256
+        var previous: (p: Int, h: Int, w: Int)? = nil
+        for k in stride(from: 3, through: 0, by: -1) {
+            let p = ArtifactScorer.periods[k]
+            let h = height - height % p, w = width - width % p
+            guard h > 0, w > 0 else { continue }
+            if let prev = previous, prev.h == h, prev.w == w {
+                swap(&current, &spare)   // spare: the larger period's sums
+                current.update(repeating: 0, count: p * p)
+                for a in 0..<prev.p {
+                    for b in 0..<prev.p { current[(a % p) * p + b % p] += spare[a * prev.p + b] }
+                }
+            } else {
+                switch p {
+                case 16: classSumPass(x, mean: mean, into: current, lanes: SIMD16<Double>.self, height: h, width: w, stride: width)
+                case 8: classSumPass(x, mean: mean, into: current, lanes: SIMD8<Double>.self, height: h, width: w, stride: width)
+                case 4: classSumPass(x, mean: mean, into: current, lanes: SIMD4<Double>.self, height: h, width: w, stride: width)
+                default: classSumPass(x, mean: mean, into: current, lanes: SIMD2<Double>.self, height: h, width: w, stride: width)
+                }
+            }
+            previous = (p, h, w)
+            // Σ_lattice≠0 |F|² = P²·Σ(T − T̄)²: Parseval on the P×P DFT of the class sums, DC removed.
+            var total = 0.0
+            for i in 0..<(p * p) { total += current[i] }
+            let meanSum = total / Double(p * p)
+            var spread = 0.0
+            for i in 0..<(p * p) { spread += (current[i] - meanSum) * (current[i] - meanSum) }
+            lattice[k] = Double(p * p) * spread
+            // Σ_k≠0 |F|² = n·Σ(X − mean_crop)², with Σ(X − mean_crop)² = Σ(X − mean)² − (Σ(X − mean))²/n.
+            let n = Double(h * w)
+            let squares = h == height && w == width ? energy + total * total / n
+                                                    : cropSquares(x, mean: mean, height: h, width: w, stride: width)
+            ac[k] = n * max(0, squares - total * total / n)
+        }
+        return (lattice, ac)
+    }
+
+    /// T[p·P + q] = Σ (X − mean) over the pixels (y, x) of the h × w crop with (y mod P, x mod P) = (p, q),
+    /// P = V.scalarCount (rows of `stride` values).
+    private func classSumPass<V: SIMD>(_ x: UnsafeMutablePointer<Double>, mean: Double, into sums: UnsafeMutablePointer<Double>,
+                                       lanes: V.Type, height h: Int, width w: Int, stride: Int) where V.Scalar == Double {
+        let p = V.scalarCount
+        let chunks = w / p
+        for row in 0..<p {
+            var acc = V()
+            var y = row
+            while y < h {
+                let r = UnsafeRawPointer(x + y * stride)
+                for j in 0..<chunks { acc += r.loadUnaligned(fromByteOffset: j * p * 8, as: V.self) }
+                y += p
+            }
+            let rows = (h - row + p - 1) / p
+            let shift = Double(rows * chunks) * mean
+            for q in 0..<p { sums[row * p + q] = acc[q] - shift }
+        }
+    }
+
+    /// Σ (X − mean)² over the h × w crop.
+    private func cropSquares(_ x: UnsafeMutablePointer<Double>, mean: Double, height h: Int, width w: Int, stride: Int) -> Double {
         var squares = 0.0
         for y in 0..<h {
-            let r = x + y * width
-            let sums = classSums + (y % p) * p
-            var x0 = 0
-            while x0 < w {
-                for q in 0..<p {
-                    let d = r[x0 + q] - mean
-                    sums[q] += d
-                    squares += d * d
-                }
-                x0 += p
-            }
+            let r = x + y * stride
+            for i in 0..<w { squares += (r[i] - mean) * (r[i] - mean) }
         }
-        var total = 0.0
-        for i in 0..<(p * p) { total += classSums[i] }
-        let meanSum = total / Double(p * p)
-        var spread = 0.0
-        for i in 0..<(p * p) {
-            let d = classSums[i] - meanSum
-            spread += d * d
-        }
-        let n = Double(h * w)
-        let acEnergy = n * max(0, squares - total * total / n)
-        return (Double(p * p) * spread, acEnergy)
+        return squares
     }
 }
