@@ -53,7 +53,7 @@ import NeuralCore
         for u in 0..<size.0 {
             for v in 0..<size.1 {
                 let expected = direct[0][u][v] + direct[1][u][v] + direct[2][u][v]
-                #expect(close(power[u * size.1 + v], expected, 1e-9, floor: 1e-6))
+                #expect(nearlyEqual(power[u * size.1 + v], expected, 1e-9, floor: 1e-6))
             }
         }
     }
@@ -81,9 +81,9 @@ import NeuralCore
         // Heatmap: the mean of the per-image tile maps; its sum is the mean cb_local.
         let tiles = try #require(maps.tileCbLocal)
         let meanLocal = images[0..<8].map { $0.score().cbLocal }.reduce(0, +) / 8
-        #expect(close(tiles.reduce(0, +), meanLocal, 1e-12))
+        #expect(nearlyEqual(tiles.reduce(0, +), meanLocal, 1e-12))
         let reference = images[0..<7].map { Reference.residualForm($0).tileMap }   // + the flat image's zeros
-        for t in tiles.indices { #expect(close(tiles[t], reference.map { $0[t] }.reduce(0, +) / 8, 1e-9, floor: 1e-12)) }
+        for t in tiles.indices { #expect(nearlyEqual(tiles[t], reference.map { $0[t] }.reduce(0, +) / 8, 1e-9, floor: 1e-12)) }
         // Spectrum: the mean over the non-flat images of log10(P / (H·W) + 1e-12).
         let logPower = try #require(maps.logPower)
         for (u, v) in [(0, 0), (8, 0), (0, 12), (8, 12), (3, 5)] {
@@ -92,7 +92,7 @@ import NeuralCore
                 let p = (0..<3).map { Reference.power(image, channel: $0)[u][v] }.reduce(0, +)
                 expected += log10(p / Double(16 * 24) + 1e-12) / 7
             }
-            #expect(close(logPower[u * 24 + v], expected, 1e-9), "bin (\(u), \(v))")
+            #expect(nearlyEqual(logPower[u * 24 + v], expected, 1e-9), "bin (\(u), \(v))")
         }
         let centered = try #require(maps.centeredLogPower)
         #expect(centered[8 * 24 + 12] == logPower[0], "DC in the middle")

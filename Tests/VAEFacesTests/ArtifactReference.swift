@@ -272,6 +272,6 @@ enum Reference {
 }
 
 /// |a − b| ≤ tolerance · max(|b|, floor): relative agreement, absolute near zero.
-func close(_ a: Double, _ b: Double, _ tolerance: Double = 1e-9, floor: Double = 1e-15) -> Bool {
+func nearlyEqual(_ a: Double, _ b: Double, _ tolerance: Double = 1e-9, floor: Double = 1e-15) -> Bool {
     abs(a - b) <= tolerance * max(abs(b), floor)
 }

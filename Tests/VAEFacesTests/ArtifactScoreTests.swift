@@ -20,21 +20,21 @@ import NeuralCore
             let tapered = Reference.taperedForm(image)
             #expect(!s.flat)
             for r in [naive, tapered] {
-                #expect(close(s.cb, r.cb), "cb \(s.cb) vs \(r.cb) at \(c)×\(h)×\(w)")
-                #expect(close(s.cbLocal, r.cbLocal), "cb_local \(s.cbLocal) vs \(r.cbLocal)")
-                #expect(close(s.cbCol, r.cbCol, floor: 1e-12), "cb_col \(s.cbCol) vs \(r.cbCol)")
-                #expect(close(s.cbRow, r.cbRow, floor: 1e-12), "cb_row \(s.cbRow) vs \(r.cbRow)")
-                #expect(close(s.cbDiag, r.cbDiag, floor: 1e-12), "cb_diag \(s.cbDiag) vs \(r.cbDiag)")
-                #expect(close(s.amp, r.amp), "amp \(s.amp) vs \(r.amp)")
-                #expect(close(s.ampLocal, r.ampLocal), "amp_local \(s.ampLocal) vs \(r.ampLocal)")
+                #expect(nearlyEqual(s.cb, r.cb), "cb \(s.cb) vs \(r.cb) at \(c)×\(h)×\(w)")
+                #expect(nearlyEqual(s.cbLocal, r.cbLocal), "cb_local \(s.cbLocal) vs \(r.cbLocal)")
+                #expect(nearlyEqual(s.cbCol, r.cbCol, floor: 1e-12), "cb_col \(s.cbCol) vs \(r.cbCol)")
+                #expect(nearlyEqual(s.cbRow, r.cbRow, floor: 1e-12), "cb_row \(s.cbRow) vs \(r.cbRow)")
+                #expect(nearlyEqual(s.cbDiag, r.cbDiag, floor: 1e-12), "cb_diag \(s.cbDiag) vs \(r.cbDiag)")
+                #expect(nearlyEqual(s.amp, r.amp), "amp \(s.amp) vs \(r.amp)")
+                #expect(nearlyEqual(s.ampLocal, r.ampLocal), "amp_local \(s.ampLocal) vs \(r.ampLocal)")
                 #expect(s.cbChannel.count == c)
-                for i in 0..<c { #expect(close(s.cbChannel[i], r.cbChannel[i], floor: 1e-12), "cb_channel[\(i)]") }
-                for t in tiles.indices { #expect(close(tiles[t], r.tileMap[t], floor: 1e-12), "tile \(t)") }
+                for i in 0..<c { #expect(nearlyEqual(s.cbChannel[i], r.cbChannel[i], floor: 1e-12), "cb_channel[\(i)]") }
+                for t in tiles.indices { #expect(nearlyEqual(tiles[t], r.tileMap[t], floor: 1e-12), "tile \(t)") }
             }
             // The two reference forms agree with each other too (they share no code).
-            #expect(close(naive.cb, tapered.cb, 1e-9) && close(naive.cbLocal, tapered.cbLocal, 1e-9))
-            #expect(close(s.cb, s.cbCol + s.cbRow + s.cbDiag, 1e-12))
-            #expect(close(tiles.reduce(0, +), s.cbLocal, 1e-12))
+            #expect(nearlyEqual(naive.cb, tapered.cb, 1e-9) && nearlyEqual(naive.cbLocal, tapered.cbLocal, 1e-9))
+            #expect(nearlyEqual(s.cb, s.cbCol + s.cbRow + s.cbDiag, 1e-12))
+            #expect(nearlyEqual(tiles.reduce(0, +), s.cbLocal, 1e-12))
         }
     }
 
@@ -43,13 +43,13 @@ import NeuralCore
         let (c, h, w) = Self.sizes[k]
         let image = TestImage.textured(channels: c, height: h, width: w, seed: UInt64(7 + k))
         let s = image.score()
-        #expect(close(s.cbRaw, Reference.latticeDFT(image, period: 2), 1e-9), "cb_raw at \(c)×\(h)×\(w)")
-        #expect(close(s.cbRaw, Reference.phaseForm(image), 1e-9), "cb_raw phase form")
+        #expect(nearlyEqual(s.cbRaw, Reference.latticeDFT(image, period: 2), 1e-9), "cb_raw at \(c)×\(h)×\(w)")
+        #expect(nearlyEqual(s.cbRaw, Reference.phaseForm(image), 1e-9), "cb_raw phase form")
         // Lattices larger than the image are empty: the score is 0.
         for (p, value) in [(4, s.p4), (8, s.p8), (16, s.p16)] {
             if h >= p && w >= p {
                 let direct = Reference.latticeDFT(image, period: p)
-                #expect(close(value, direct, 1e-9), "p\(p) \(value) vs DFT \(direct) at \(c)×\(h)×\(w)")
+                #expect(nearlyEqual(value, direct, 1e-9), "p\(p) \(value) vs DFT \(direct) at \(c)×\(h)×\(w)")
             } else {
                 #expect(value == 0, "p\(p) of a \(h)×\(w) image")
             }
@@ -66,7 +66,7 @@ import NeuralCore
         let w = 64
         let ramp = TestImage(channels: 1, height: 16, width: w) { _, _, x in Double(x) / Double(w) }
         let s = ramp.score()
-        #expect(close(s.cbRaw, 3 / Double(w * w - 1), 1e-6), "cb_raw \(s.cbRaw)")
+        #expect(nearlyEqual(s.cbRaw, 3 / Double(w * w - 1), 1e-6), "cb_raw \(s.cbRaw)")
         #expect(s.cb < 1e-12 && s.cbLocal < 1e-12, "cb \(s.cb), cb_local \(s.cbLocal)")
         // Quadratic content in both directions is removed exactly too.
         let bowl = TestImage(channels: 1, height: 32, width: 32) { _, y, x in
@@ -91,11 +91,11 @@ import NeuralCore
         let c = image.map { 2 * $0 }.score()
         for other in [b, c] {
             for field in ArtifactField.allCases where field != .amp && field != .ampLocal {
-                #expect(close(other[field], a[field], 1e-5, floor: 1e-9), "\(field.rawValue): \(other[field]) vs \(a[field])")
+                #expect(nearlyEqual(other[field], a[field], 1e-5, floor: 1e-9), "\(field.rawValue): \(other[field]) vs \(a[field])")
             }
         }
-        #expect(close(b.amp, 0.5 * a.amp, 1e-5) && close(b.ampLocal, 0.5 * a.ampLocal, 1e-5))
-        #expect(close(c.amp, 2 * a.amp, 1e-6) && close(c.ampLocal, 2 * a.ampLocal, 1e-6))
+        #expect(nearlyEqual(b.amp, 0.5 * a.amp, 1e-5) && nearlyEqual(b.ampLocal, 0.5 * a.ampLocal, 1e-5))
+        #expect(nearlyEqual(c.amp, 2 * a.amp, 1e-6) && nearlyEqual(c.ampLocal, 2 * a.ampLocal, 1e-6))
     }
 
     @Test func addedCheckerboardReadsItsAmplitudeAndScoresRiseWithIt() {
@@ -118,7 +118,7 @@ import NeuralCore
             0.3 + 0.1 * Double(c) + 0.2 * Double(x * x + y * y) / 2048
         }
         let exact = bowl.addingPattern(0.03) { y, x in (x + y) % 2 == 0 ? 1 : -1 }.score()
-        #expect(close(exact.amp, 0.03, 1e-5) && close(exact.ampLocal, 0.03, 1e-5), "amp \(exact.amp)")
+        #expect(nearlyEqual(exact.amp, 0.03, 1e-5) && nearlyEqual(exact.ampLocal, 0.03, 1e-5), "amp \(exact.amp)")
     }
 
     @Test func stripesShowOnlyInTheirOwnTerm() {
@@ -184,7 +184,7 @@ import NeuralCore
         let fromBytes = bytes.withUnsafeBufferPointer { ArtifactScorer().score(interleaved: $0, channels: 3, height: h, width: w) }
         let fromFloats = planar.score()
         for field in ArtifactField.allCases {
-            #expect(close(fromBytes[field], fromFloats[field], 1e-6, floor: 1e-12), "\(field.rawValue)")
+            #expect(nearlyEqual(fromBytes[field], fromFloats[field], 1e-6, floor: 1e-12), "\(field.rawValue)")
         }
     }
 
