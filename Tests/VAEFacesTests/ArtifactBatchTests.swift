@@ -35,6 +35,29 @@ import NeuralCore
             #expect(abs(r[3 * k] - expectRe[k]) < 1e-12 * Double(n) && abs(i[3 * k] - expectIm[k]) < 1e-12 * Double(n))
         }
         #expect(r[1] == 9 && i[2] == 9, "values between the strided elements are untouched")
+
+        // Several sequences side by side (element j of sequence m at 5j + m, m < 3): each as alone.
+        let others = (0..<2).map { _ in (0..<n).map { _ in Double(rng.nextUniform(-1, 1)) } }
+        var rr = [Double](repeating: 7, count: 5 * n), ii = [Double](repeating: 7, count: 5 * n)
+        for k in 0..<n {
+            rr[5 * k] = re[k]; ii[5 * k] = im[k]
+            rr[5 * k + 1] = others[0][k]; ii[5 * k + 1] = 0
+            rr[5 * k + 2] = 0; ii[5 * k + 2] = others[1][k]
+        }
+        rr.withUnsafeMutableBufferPointer { rp in
+            ii.withUnsafeMutableBufferPointer { ip in
+                FourierTransform(length: n).transform(re: rp.baseAddress!, im: ip.baseAddress!, stride: 5, count: 3)
+            }
+        }
+        let second = Self.dft(others[0], [Double](repeating: 0, count: n))
+        let third = Self.dft([Double](repeating: 0, count: n), others[1])
+        for k in 0..<n {
+            let tolerance = 1e-12 * Double(n)
+            #expect(abs(rr[5 * k] - expectRe[k]) < tolerance && abs(ii[5 * k] - expectIm[k]) < tolerance)
+            #expect(abs(rr[5 * k + 1] - second.0[k]) < tolerance && abs(ii[5 * k + 1] - second.1[k]) < tolerance)
+            #expect(abs(rr[5 * k + 2] - third.0[k]) < tolerance && abs(ii[5 * k + 2] - third.1[k]) < tolerance)
+            #expect(rr[5 * k + 3] == 7 && ii[5 * k + 4] == 7)
+        }
     }
 
     @Test(arguments: [(16, 16), (12, 20), (8, 6)])

@@ -106,8 +106,14 @@ public final class ArtifactWorker {
                 p.update(repeating: 0)
                 spectrum.addPower(of: scorer.planes, channels: channels, into: p.baseAddress!)
             }
+            // The power of a real image is symmetric, P(u, v) = P(−u, −v): sum the logarithms of
+            // the columns v ≤ W/2 only; `ArtifactBatch.run` mirrors them to the rest at the end.
             let scale = 1 / Double(n)
-            for i in 0..<n { sums.logPower[i] += log10(power[i] * scale + ArtifactMeanMaps.powerFloor) }
+            for u in 0..<h {
+                for i in (u * w)...(u * w + w / 2) {
+                    sums.logPower[i] += log10(power[i] * scale + ArtifactMeanMaps.powerFloor)
+                }
+            }
             sums.spectrumCount += 1
         }
         return scores
@@ -161,9 +167,18 @@ public enum ArtifactBatch {
         }
         var result = ArtifactBatchResult(outcomes: outcomes, maps: nil, leftOutOfMaps: 0)
         if let (size, sums) = best {
+            var logPower: [Double]? = nil
+            if maps.spectrum && sums.spectrumCount > 0 {
+                let (h, w) = (size.height, size.width)
+                var mean = sums.logPower.map { $0 / Double(sums.spectrumCount) }
+                for u in 0..<h {
+                    for v in (w / 2 + 1)..<max(w / 2 + 1, w) { mean[u * w + v] = mean[((h - u) % h) * w + w - v] }
+                }
+                logPower = mean
+            }
             result.maps = ArtifactMeanMaps(
                 height: size.height, width: size.width, count: sums.count, spectrumCount: sums.spectrumCount,
-                logPower: maps.spectrum && sums.spectrumCount > 0 ? sums.logPower.map { $0 / Double(sums.spectrumCount) } : nil,
+                logPower: logPower,
                 tileCbLocal: maps.heatmap ? sums.tiles.map { $0 / Double(sums.count) } : nil)
             result.leftOutOfMaps = merged.values.reduce(0) { $0 + $1.count } - sums.count
         }

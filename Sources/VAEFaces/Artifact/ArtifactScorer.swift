@@ -216,13 +216,14 @@ public final class ArtifactScorer {
         typealias V = SIMD8<Double>
         let raw = UnsafeRawPointer(x)
         let blocks = count / 8
-        var sum = V(), top = V()
+        var sum = V(), top = V(), bottom = V()
         for b in 0..<blocks {
             let v = raw.loadUnaligned(fromByteOffset: b * 64, as: V.self)
             sum += v
-            top = pointwiseMax(top, pointwiseMax(v, -v))
+            top.replace(with: v, where: v .> top)
+            bottom.replace(with: v, where: v .< bottom)
         }
-        var total = sum.sum(), maxAbs = top.max()
+        var total = sum.sum(), maxAbs = max(top.max(), -bottom.min())
         for i in (blocks * 8)..<count {
             total += x[i]
             maxAbs = max(maxAbs, abs(x[i]))
