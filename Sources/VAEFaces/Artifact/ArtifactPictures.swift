@@ -16,8 +16,8 @@ public enum ArtifactPictures {
     static let marker = RGB8(230, 30, 30)
     static let margin = 16
 
-    /// The mean log10 power spectra, centered (DC in the middle), each enlarged to about 256 px,
-    /// with the stride-2 bins (H/2, 0), (0, W/2), (H/2, W/2) circled in red. The colour scale spans
+    /// The mean log10 power spectra, centered (DC in the middle), each enlarged to about 320 px,
+    /// with the stride-2 bins (H/2, 0), (0, W/2), (H/2, W/2) framed in red. The colour scale spans
     /// the non-DC bins of every panel (DC, far brighter, saturates). Panels without a spectrum are skipped.
     public static func spectrum(_ panels: [Panel]) throws -> Image8 {
         let shown = panels.compactMap { p in p.maps.centeredLogPower.map { (p, $0) } }
@@ -28,17 +28,17 @@ public enum ArtifactPictures {
             for (i, v) in map.enumerated() where i != dc { lo = min(lo, v); hi = max(hi, v) }
         }
         if !(hi > lo) { hi = lo + 1 }
-        let scales = shown.map { max(1, 256 / max($0.0.maps.height, $0.0.maps.width)) }
+        let scales = shown.map { max(1, 320 / max($0.0.maps.height, $0.0.maps.width)) }
         let panelWidths = zip(shown, scales).map { $0.0.maps.width * $1 }
         let panelHeight = zip(shown, scales).map { $0.0.maps.height * $1 }.max()!
         let legend = ["LOG10 POWER PER PIXEL, MEAN OVER IMAGES; CENTRE = DC",
-                      "RED: THE STRIDE-2 BINS (PI,0) (0,PI) (PI,PI)"]
+                      "RED: THE STRIDE-2 BINS (PI,0) (0,PI) (PI,PI), AT THE TOP AND LEFT EDGES"]
         var canvas = Canvas(width: layoutWidth(panelWidths) + colourBarWidth,
-                            height: margin + titleHeight + panelHeight + margin + legend.count * 10 + margin)
+                            height: margin + titleHeight + 8 + panelHeight + margin + legend.count * 10 + margin)
         var x = margin
         for ((panel, map), scale) in zip(shown, scales) {
             let (h, w) = (panel.maps.height, panel.maps.width)
-            let top = margin + titleHeight
+            let top = margin + titleHeight + 8
             canvas.text(panel.title, x: x, y: margin)
             for i in 0..<h {
                 for j in 0..<w {
@@ -46,18 +46,21 @@ public enum ArtifactPictures {
                                 colour: viridis((map[i * w + j] - lo) / (hi - lo)))
                 }
             }
-            // Centered positions of the stride-2 bins: (0, W/2), (H/2, 0), (0, 0).
+            // Centered positions of the stride-2 bins: (0, W/2), (H/2, 0), (0, 0), all on the top row
+            // or the left column. Each is framed by a 1-px red square just outside its cell, and red
+            // ticks in the margin point at its row and column.
             for (i, j) in [(0, w / 2), (h / 2, 0), (0, 0)] {
-                let r = max(3, scale / 2 + 3)
-                let cx = x + j * scale + scale / 2, cy = top + i * scale + scale / 2
-                canvas.outline(x: cx - r, y: cy - r, width: 2 * r + 1, height: 2 * r + 1, colour: marker, thickness: 2)
+                canvas.outline(x: x + j * scale - 1, y: top + i * scale - 1, width: scale + 2, height: scale + 2,
+                               colour: marker, thickness: 1)
+                canvas.fill(x: x + j * scale + scale / 2 - 1, y: top - 9, width: 2, height: 6, colour: marker)
+                canvas.fill(x: x - 9, y: top + i * scale + scale / 2 - 1, width: 6, height: 2, colour: marker)
             }
             x += w * scale + gap
         }
         for (k, line) in legend.enumerated() {
-            canvas.text(line, x: margin, y: margin + titleHeight + panelHeight + margin + k * 10)
+            canvas.text(line, x: margin, y: margin + titleHeight + 8 + panelHeight + margin + k * 10)
         }
-        canvas.colourBar(x: x - gap + margin, y: margin + titleHeight, height: panelHeight, lo: lo, hi: hi) {
+        canvas.colourBar(x: x - gap + margin, y: margin + titleHeight + 8, height: panelHeight, lo: lo, hi: hi) {
             String(format: "%.1f", $0)
         }
         return canvas.image
