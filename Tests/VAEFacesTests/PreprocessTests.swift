@@ -1,4 +1,5 @@
 import Foundation
+import NeuralCore
 import Testing
 @testable import VAEFaces
 
@@ -7,10 +8,12 @@ func areaResize(_ image: Image8, x0: Int = 0, y0: Int = 0, size: (Int, Int)? = n
     let (w, h) = size ?? (image.width, image.height)
     let resizer = AreaResizer(sourceWidth: w, sourceHeight: h, outputWidth: output.0, outputHeight: output.1)
     var out = [UInt8](repeating: 0, count: output.0 * output.1 * 3)
-    var scratch = [Double](repeating: .nan, count: resizer.scratchCount)
+    var scratch = [Int64](repeating: -12345, count: resizer.scratchBytes / 8 + 1)
     image.pixels.withUnsafeBufferPointer { src in
-        resizer.resize(src.baseAddress! + (y0 * image.width + x0) * 3, sourceRowBytes: image.width * 3,
-                       into: &out, scratch: &scratch)
+        scratch.withUnsafeMutableBytes { s in
+            resizer.resize(src.baseAddress! + (y0 * image.width + x0) * 3, sourceRowBytes: image.width * 3,
+                           into: &out, scratch: s.baseAddress!)
+        }
     }
     return out
 }
@@ -45,19 +48,32 @@ func expectMatchesDefinition(_ ours: [UInt8], _ reference: [Double], _ label: St
     }
 
     @Test func weightTablesCoverEachOutputExactlyOnce() {
+        // 140 → 64: g = gcd(140, 64) = 4, weights are overlaps in units of 1/16 pixel over 35.
         let taps = AreaResizer.Taps(source: 140, output: 64)
+        #expect(taps.denominator == 35)
         for o in 0..<64 {
             let w = taps.weights[taps.offset[o]..<(taps.offset[o] + taps.count[o])]
-            #expect(abs(w.reduce(0, +) - 1) < 1e-12)
+            #expect(w.reduce(0, +) == 35)                       // the output spans 35/16 pixels
             #expect(taps.count[o] == 3 || taps.count[o] == 4)
-            // Every weight is k/35 for an integer k (140/64 = 35/16): fractional overlaps.
-            #expect(w.allSatisfy { abs(($0 * 35).rounded() - $0 * 35) < 1e-9 })
+            #expect(w.allSatisfy { $0 >= 1 && $0 <= 16 })        // a source pixel is 16/16
         }
         #expect(taps.first[0] == 0 && taps.first[63] + taps.count[63] == 140)
-        // The source pixels as a whole get equal total weight 64/140 (each is covered once).
-        var perSource = [Double](repeating: 0, count: 140)
+        // Output 0 covers [0, 2.1875): pixels 0 and 1 whole (16 + 16) and 3/16 of pixel 2.
+        #expect(Array(taps.weights[0..<3]) == [16, 16, 3])
+        // Every source pixel is covered exactly once in total (16/16).
+        var perSource = [Int32](repeating: 0, count: 140)
         for o in 0..<64 { for t in 0..<taps.count[o] { perSource[taps.first[o] + t] += taps.weights[taps.offset[o] + t] } }
-        #expect(perSource.allSatisfy { abs($0 - 64.0 / 140.0) < 1e-12 })
+        #expect(perSource.allSatisfy { $0 == 16 })
+        // Sizes with no common factor, and enlarging.
+        for (n, m) in [(77, 64), (64, 64), (37, 11), (5, 8)] {
+            let t = AreaResizer.Taps(source: n, output: m)
+            var cover = [Int32](repeating: 0, count: n)
+            for o in 0..<m {
+                #expect(t.weights[t.offset[o]..<(t.offset[o] + t.count[o])].reduce(0, +) == Int32(t.denominator))
+                for k in 0..<t.count[o] { cover[t.first[o] + k] += t.weights[t.offset[o] + k] }
+            }
+            #expect(Set(cover).count == 1, "\(n) → \(m)")
+        }
     }
 
     @Test func areaResizeMatchesTheDirectDefinition() {
@@ -71,6 +87,27 @@ func expectMatchesDefinition(_ ours: [UInt8], _ reference: [Double], _ label: St
         let big = randomImage(width: 178, height: 218, seed: 7)
         let ours = areaResize(big, x0: 19, y0: 39, size: (140, 140), output: (64, 64))
         expectMatchesDefinition(ours, naiveAreaResize(big, x0: 19, y0: 39, width: 140, height: 140, outputWidth: 64, outputHeight: 64), "crop")
+    }
+
+    @Test func multiplyShiftDivisionIsExact() throws {
+        // CelebA: every numerator the 140 → 64 sums can give (≤ 511·1225), divisor 2·1225.
+        let celebA = try #require(ExactDivider(divisor: 2450, maxNumerator: 511 * 1225))
+        for n in UInt64(0)...(511 * 1225) { if celebA.divide(n) != n / 2450 { Issue.record("\(n) / 2450"); break } }
+        // Other denominators (sizes up to ~2000 px), at the edges and random numerators.
+        var g = SeededGenerator(seed: 5)
+        for d in [1, 2, 3, 7, 35, 1000, 4095, 4097, 65_535, 1_000_003, 4_000_000] as [UInt64] {
+            let maxN = 511 * d / 2
+            let divider = try #require(ExactDivider(divisor: d, maxNumerator: maxN), "d = \(d)")
+            var probes: [UInt64] = [0, 1, d - 1, d, d + 1, maxN - 1, maxN]
+            for _ in 0..<10_000 { probes.append(g.next() % (maxN + 1)) }
+            for n in probes where n <= maxN { #expect(divider.divide(n) == n / d, "\(n) / \(d)") }
+        }
+        #expect(ExactDivider(divisor: 3, maxNumerator: UInt64(1) << 40) == nil)
+        // Fallback path (no 64-bit multiply-shift): 4001 × 3001 → 64 × 7, D = 4001 · 3001.
+        let big = AreaResizer(sourceWidth: 4001, sourceHeight: 3001, outputWidth: 64, outputHeight: 7)
+        #expect(big.divider == nil && big.columns.denominator == 4001 && big.rows.denominator == 3001)
+        let image = randomImage(width: 4001, height: 3001, seed: 3)
+        expectMatchesDefinition(areaResize(image, output: (64, 7)), naiveAreaResize(image, outputWidth: 64, outputHeight: 7), "4001×3001 → 64×7")
     }
 
     @Test func constantImagesStayConstant() {
