@@ -1,0 +1,127 @@
+import Foundation
+
+/// Everything `vae-faces artifact-score` reports, as JSON (`--json`) or as a table for people.
+///
+/// JSON (keys absent when they do not apply):
+///
+///     {"images": [{"file": …, "cb": …, "cb_local": …, …, "cb_channel": […], "flat": …}],
+///      "aggregate": {"cb": {"mean", "median", "p95", "std", "min", "max"}, …, "cb_channel": [{…}], "n", "n_flat"},
+///      "reference": {…same shape as aggregate…},
+///      "reference_source": {"cache": …, "split": …},
+///      "vs_reference": {"cb": {"ratio_mean", "db", "ratio_median", "above_real_p95"}, …, "cb_channel": [{…}]},
+///      "skipped": [{"file": …, "problem": …}]}
+public struct ArtifactReport: Encodable, Sendable {
+    /// Where the real images came from: a prepared cache and its split ("all" for every image).
+    public struct ReferenceSource: Codable, Sendable, Equatable {
+        public var cache: String
+        public var split: String
+        public init(cache: String, split: String) { self.cache = cache; self.split = split }
+    }
+
+    public var images: [ScoredImage]?
+    public var aggregate: ArtifactAggregate?
+    public var reference: ArtifactAggregate?
+    public var referenceSource: ReferenceSource?
+    public var vsReference: ArtifactComparison?
+    public var skipped: [SkippedFile]
+
+    /// The report of the scored images (none: reference only) against an optional reference.
+    public init(images: [ScoredImage], skipped: [SkippedFile],
+                reference: (scores: [ArtifactScores], source: ReferenceSource)? = nil) {
+        self.skipped = skipped
+        if !images.isEmpty {
+            self.images = images
+            aggregate = ArtifactAggregate(images.map(\.scores))
+        }
+        if let reference, !reference.scores.isEmpty {
+            let real = ArtifactAggregate(reference.scores)
+            self.reference = real
+            referenceSource = reference.source
+            if !images.isEmpty { vsReference = ArtifactComparison(scores: images.map(\.scores), reference: real) }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case images, aggregate, reference, referenceSource = "reference_source", vsReference = "vs_reference", skipped
+    }
+
+    // MARK: - The table
+
+    /// The report as text: the counts, then the readings against the reference (when there is
+    /// one), then the statistics of each set; with `perImage`, one row per image first.
+    public func table(perImage: Bool = false) -> String {
+        var lines: [String] = []
+        let fields = ArtifactField.allCases.map(\.rawValue)
+        let channelCount = aggregate?.cbChannel.count ?? reference?.cbChannel.count ?? 0
+        let channelNames = (0..<channelCount).map { "cb_channel[\($0)]" }
+        let nameWidth = max(14, ((fields + channelNames).map(\.count).max() ?? 0) + 2)
+
+        if perImage, let images {
+            let fileWidth = min(60, max(4, images.map(\.file.count).max() ?? 0)) + 2
+            lines.append(pad("file", fileWidth) + fields.map { right($0, 11) }.joined() + "  flat")
+            for image in images {
+                lines.append(pad(image.file, fileWidth)
+                             + ArtifactField.allCases.map { right(sci(image.scores[$0]), 11) }.joined()
+                             + (image.scores.flat ? "  yes" : "  no"))
+            }
+            lines.append("")
+        }
+
+        if let aggregate {
+            lines.append("scored: \(count(aggregate))" + (skipped.isEmpty ? "" : "; \(skipped.count) file\(skipped.count == 1 ? "" : "s") skipped"))
+        } else if !skipped.isEmpty {
+            lines.append("\(skipped.count) file\(skipped.count == 1 ? "" : "s") skipped")
+        }
+        if let reference, let source = referenceSource {
+            let which = source.split == "all" ? "every image" : "the \(source.split) split"
+            lines.append("reference: \(count(reference)), \(which) of \(source.cache)")
+        }
+
+        if let vs = vsReference, let aggregate, let reference {
+            lines.append("")
+            lines.append("Against the real images (ratio 1 = as much stride-2 energy as real faces; > 1 excess; "
+                         + "share above the real p95 is 5 % for real images):")
+            lines.append(pad("field", nameWidth) + right("mean", 11) + right("real mean", 11) + right("ratio", 8)
+                         + right("dB", 8) + right("median", 11) + right("real median", 12) + right("ratio", 8)
+                         + right(">real p95", 11))
+            func row(_ name: String, _ s: FieldStatistics, _ r: FieldStatistics, _ reading: ArtifactReading) -> String {
+                pad(name, nameWidth) + right(sci(s.mean), 11) + right(sci(r.mean), 11) + right(fixed(reading.ratioMean, 3), 8)
+                    + right(signed(reading.db), 8) + right(sci(s.median), 11) + right(sci(r.median), 12)
+                    + right(fixed(reading.ratioMedian, 3), 8) + right(String(format: "%.1f %%", 100 * reading.aboveRealP95), 11)
+            }
+            for field in ArtifactField.allCases { lines.append(row(field.rawValue, aggregate[field], reference[field], vs[field])) }
+            for (c, reading) in vs.cbChannel.enumerated() {
+                lines.append(row(channelNames[c], aggregate.cbChannel[c], reference.cbChannel[c], reading))
+            }
+        }
+
+        for (title, set) in [("Scored images", aggregate), ("Real images (reference)", reference)] {
+            guard let set else { continue }
+            lines.append("")
+            lines.append("\(title):")
+            lines.append(pad("field", nameWidth) + ["mean", "median", "p95", "std", "min", "max"].map { right($0, 11) }.joined())
+            func row(_ name: String, _ s: FieldStatistics) -> String {
+                pad(name, nameWidth) + [s.mean, s.median, s.p95, s.std, s.min, s.max].map { right(sci($0), 11) }.joined()
+            }
+            for field in ArtifactField.allCases { lines.append(row(field.rawValue, set[field])) }
+            for (c, s) in set.cbChannel.enumerated() { lines.append(row(channelNames[c], s)) }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func count(_ a: ArtifactAggregate) -> String {
+        "\(a.n) image\(a.n == 1 ? "" : "s") (\(a.nFlat) flat)"
+    }
+}
+
+/// 1.234e-05
+fileprivate func sci(_ v: Double) -> String { String(format: "%.3e", v) }
+/// 1.234, or "–" for an undefined value.
+fileprivate func fixed(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+/// +1.23, or "–".
+fileprivate func signed(_ v: Double?) -> String { v.map { String(format: "%+.2f", $0) } ?? "–" }
+fileprivate func pad(_ s: String, _ width: Int) -> String {
+    let cut = s.count > width - 2 ? "…" + s.suffix(width - 3) : s
+    return cut + String(repeating: " ", count: max(0, width - cut.count))
+}
+fileprivate func right(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(1, width - s.count)) + s }
