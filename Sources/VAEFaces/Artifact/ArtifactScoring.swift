@@ -8,7 +8,7 @@ public struct ScoredImage: Encodable, Sendable, Equatable {
     public init(file: String, scores: ArtifactScores) { self.file = file; self.scores = scores }
 
     /// `{"file": …, "cb": …, …}`: the file name beside the score fields.
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: any Swift.Encoder) throws {
         var container = encoder.container(keyedBy: JSONFieldKey.self)
         try container.encode(file, forKey: JSONFieldKey("file"))
         try scores.encode(to: encoder)

@@ -67,7 +67,7 @@ public struct ArtifactAggregate: Codable, Sendable, Equatable {
 
     public subscript(field: ArtifactField) -> FieldStatistics { fields[field]! }
 
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: any Swift.Encoder) throws {
         var container = encoder.container(keyedBy: JSONFieldKey.self)
         for field in ArtifactField.allCases { try container.encode(self[field], forKey: JSONFieldKey(field.rawValue)) }
         try container.encode(cbChannel, forKey: JSONFieldKey("cb_channel"))
@@ -75,7 +75,7 @@ public struct ArtifactAggregate: Codable, Sendable, Equatable {
         try container.encode(nFlat, forKey: JSONFieldKey("n_flat"))
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Swift.Decoder) throws {
         let container = try decoder.container(keyedBy: JSONFieldKey.self)
         var fields: [ArtifactField: FieldStatistics] = [:]
         for field in ArtifactField.allCases {
@@ -118,7 +118,7 @@ public struct ArtifactReading: Codable, Sendable, Equatable {
         case ratioMean = "ratio_mean", db, ratioMedian = "ratio_median", aboveRealP95 = "above_real_p95"
     }
 
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: any Swift.Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         // Explicit nulls, so that every reading has the same four keys.
         try container.encode(ratioMean, forKey: .ratioMean)
@@ -151,13 +151,13 @@ public struct ArtifactComparison: Codable, Sendable, Equatable {
 
     public subscript(field: ArtifactField) -> ArtifactReading { fields[field]! }
 
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: any Swift.Encoder) throws {
         var container = encoder.container(keyedBy: JSONFieldKey.self)
         for field in ArtifactField.allCases { try container.encode(self[field], forKey: JSONFieldKey(field.rawValue)) }
         try container.encode(cbChannel, forKey: JSONFieldKey("cb_channel"))
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Swift.Decoder) throws {
         let container = try decoder.container(keyedBy: JSONFieldKey.self)
         var fields: [ArtifactField: ArtifactReading] = [:]
         for field in ArtifactField.allCases {
