@@ -1,0 +1,170 @@
+/// Transposed 2-D convolution, as PyTorch's `nn.ConvTranspose2d` (square kernel, stride,
+/// padding; no output padding, no bias): every input pixel (i, j) adds x[c, i, j] · W[c, o, :, :]
+/// to the output window whose top-left corner is (i·s − p, j·s − p); output (H−1)·s − 2p + k.
+/// It is the adjoint of `Conv2d` with the same kernel, stride and padding.
+///
+/// Parameter: "weight" [Cin, Cout, k, k], initialised U(±1/√(Cout·k·k)) (PyTorch's fan_in for
+/// a transposed convolution).
+///
+/// Two implementations:
+/// - general: per image, col = Wᵀ · x (one SGEMM), then col2im onto the output; backward is
+///   im2col of the output gradient and two SGEMMs (darknet's deconvolution);
+/// - DCL (k 6, stride 2, pad 2, the paper's layer): four 3×3 convolutions of the input, one per
+///   output phase, run as one 3×3 convolution Cin → 4·Cout and an interleave
+///   (`PhaseConvolution`): W_phase[(2p+q)·Cout + o, c, dy, dx] = W[c, o, 4−2dy+p, 4−2dx+q].
+///   Exact, and it skips the structural zeros the general form scatters.
+public final class ConvTranspose2d: Layer, FLOPCounting {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let weight: Parameter
+    public var computesInputGradient = true
+    /// GEMM width a group of images aims for in the phase convolution (images × grid pixels).
+    public var groupColumns: Int {
+        get { phase.groupColumns }
+        set { phase.groupColumns = newValue }
+    }
+    /// Whether the phase decomposition runs (only possible for k 6, stride 2, pad 2).
+    public var usesPhaseDecomposition: Bool {
+        didSet { precondition(!usesPhaseDecomposition || isDCL, "ConvTranspose2d: phase path needs k 6, s 2, p 2") }
+    }
+    public var isDCL: Bool { kernelSize == 6 && stride == 2 && padding == 2 }
+
+    private var input: Tensor?
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+    private let workspace = Workspace()
+    private lazy var phase = PhaseConvolution(inputChannels: inputChannels, outputChannels: outputChannels,
+                                              kernel: 3, shift: 0)
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                generator: inout SeededGenerator) {
+        precondition(inputChannels > 0 && outputChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
+                     "ConvTranspose2d: bad configuration")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        weight = Parameter(shape: [inputChannels, outputChannels, kernelSize, kernelSize])
+        usesPhaseDecomposition = kernelSize == 6 && stride == 2 && padding == 2
+        generator.fillKaimingUniform(weight.value, fanIn: outputChannels * kernelSize * kernelSize)
+    }
+
+    /// The DCL of docs/model.md: kernel 6, stride 2, padding 2 (H×W → 2H×2W).
+    public static func dcl(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) -> ConvTranspose2d {
+        ConvTranspose2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 6, stride: 2,
+                        padding: 2, generator: &generator)
+    }
+
+    public var parameters: [(name: String, parameter: Parameter)] { [("weight", weight)] }
+
+    public func outputSize(_ inputSize: Int) -> Int { (inputSize - 1) * stride - 2 * padding + kernelSize }
+
+    /// The convolution this layer is the adjoint of, seen from the output: Cout channels of
+    /// Hout×Wout, whose conv output is the H×W input grid.
+    private func adjointGeometry(height: Int, width: Int) -> ConvGeometry {
+        ConvGeometry(channels: outputChannels, height: outputSize(height), width: outputSize(width),
+                     kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
+    }
+
+    /// Multiply-adds of the definition: every input pixel times the whole Cout·k·k kernel.
+    public func flops(inputShape: [Int]) -> LayerFLOPs {
+        let f = 2 * Double(inputShape[0] * inputShape[2] * inputShape[3] * inputChannels * outputChannels
+                           * kernelSize * kernelSize)
+        return LayerFLOPs(forward: f, backward: computesInputGradient ? 2 * f : f)
+    }
+
+    // MARK: phase kernels of the DCL  W [Cin, Cout, 6, 6] ↔ W_phase [4·Cout, Cin, 3, 3]
+
+    /// Calls body(phaseIndex, weightIndex) for every element of the phase weights; the map is a
+    /// bijection (each of the 36 taps belongs to exactly one phase and one 3×3 position).
+    @inline(__always)
+    private func forEachPhaseTap(_ body: (Int, Int) -> Void) {
+        let cin = inputChannels, cout = outputChannels
+        for p in 0..<2 { for q in 0..<2 { for o in 0..<cout { for c in 0..<cin {
+            for dy in 0..<3 { for dx in 0..<3 {
+                let ky = 4 - 2 * dy + p, kx = 4 - 2 * dx + q
+                let phaseIndex = ((((2 * p + q) * cout + o) * cin + c) * 3 + dy) * 3 + dx
+                body(phaseIndex, ((c * cout + o) * 6 + ky) * 6 + kx)
+            } }
+        } } } }
+    }
+
+    // MARK: forward  x [N, Cin, H, W] → y [N, Cout, Hout, Wout]
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        if usesPhaseDecomposition {
+            let pw = phase.phaseWeight.value.pointer, w = weight.value.pointer
+            forEachPhaseTap { pw[$0] = w[$1] }
+            return phase.forward(x)
+        }
+        let (n, h, w) = expectImages(x, channels: inputChannels, "ConvTranspose2d")
+        let g = adjointGeometry(height: h, width: w)
+        let k = g.patchSize, pin = h * w
+        let y = reuse(output, shape: [n, outputChannels, g.height, g.width])
+        output = y
+        input = x
+        y.zero()
+        let plan = BatchPlan(batch: n, pixelsPerImage: pin, columns: 1)
+        workspace.prepare(workers: plan.workerRanges.count)
+        let weight = weight.value.pointer, cin = inputChannels
+        let xs = Planes.nchw(x.pointer, channels: cin, pixels: pin)
+        let ys = Planes.nchw(y.pointer, channels: outputChannels, pixels: g.inputPixels)
+        plan.run { worker in
+            let column = workspace.scratch(worker).buffer(0, count: k * pin)
+            for i in plan.workerRanges[worker] {
+                // col [Cout·k·k, H·W] = Wᵀ · x_i, then scatter-add onto the output.
+                sgemm(transposeA: true, m: k, n: pin, k: cin, a: weight, lda: k, b: xs.image(i), ldb: pin,
+                      c: column, ldc: pin)
+                col2im(g, column: column, ldc: pin, destination: ys.image(i), channelStride: ys.channelStride)
+            }
+        }
+        return y
+    }
+
+    // MARK: backward  dy → dx = W · im2col(dy) (a convolution of dy), dW += x · im2col(dy)ᵀ
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        if usesPhaseDecomposition {
+            let pg = phase.phaseWeight.gradient
+            pg.zero()
+            let dx = phase.backward(dy, computesInputGradient: computesInputGradient)
+            let gw = weight.gradient.pointer, gp = pg.pointer
+            forEachPhaseTap { gw[$1] += gp[$0] }
+            return dx
+        }
+        guard let x = input, let y = output else { preconditionFailure("ConvTranspose2d.backward before forward") }
+        precondition(dy.shape == y.shape, "ConvTranspose2d.backward: gradient \(dy.shape) for output \(y.shape)")
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let g = adjointGeometry(height: h, width: w)
+        let k = g.patchSize, pin = h * w, cin = inputChannels
+        let dx = reuse(inputGradient, shape: x.shape)
+        inputGradient = dx
+        let wantsInput = computesInputGradient
+        let params = [weight]
+        let plan = BatchPlan(batch: n, pixelsPerImage: pin, columns: 1)
+        let workers = plan.workerRanges.count
+        workspace.beginAccumulation(params, workers: workers)
+        let weight = weight.value.pointer
+        let xs = Planes.nchw(x.pointer, channels: cin, pixels: pin)
+        let dxs = Planes.nchw(dx.pointer, channels: cin, pixels: pin)
+        let dys = Planes.nchw(dy.pointer, channels: outputChannels, pixels: g.inputPixels)
+        plan.run { worker in
+            let column = workspace.scratch(worker).buffer(0, count: k * pin)
+            let dw = workspace.accumulator(params, 0, worker: worker)
+            for i in plan.workerRanges[worker] {
+                im2col(g, source: dys.image(i), channelStride: dys.channelStride, column: column, ldc: pin)
+                sgemm(transposeB: true, m: cin, n: k, k: pin, a: xs.image(i), lda: pin, b: column, ldb: pin,
+                      beta: 1, c: dw, ldc: k)
+                if wantsInput {
+                    sgemm(m: cin, n: pin, k: k, a: weight, lda: k, b: column, ldb: pin, c: dxs.image(i), ldc: pin)
+                }
+            }
+        }
+        workspace.reduce(params, workers: workers)
+        return dx
+    }
+}

@@ -1,0 +1,148 @@
+/// Where a run of images lies in memory: image `n`'s channel `c` is an H×W plane (rows
+/// contiguous, row stride W) starting at `base + n * imageStride + c * channelStride`.
+///
+/// Two layouts occur:
+/// - NCHW (a `Tensor`): imageStride = C·H·W, channelStride = H·W.
+/// - grouped, the layout of a GEMM over `g` images at once: a [C, g·H·W] matrix whose row c
+///   holds channel c of every image side by side, so imageStride = H·W, channelStride = g·H·W.
+/// The convolution kernels read and write both through this one description.
+public struct Planes: @unchecked Sendable {
+    public var base: UnsafeMutablePointer<Float>
+    public var imageStride: Int
+    public var channelStride: Int
+
+    public init(base: UnsafeMutablePointer<Float>, imageStride: Int, channelStride: Int) {
+        self.base = base
+        self.imageStride = imageStride
+        self.channelStride = channelStride
+    }
+
+    /// Images `first...` of an NCHW buffer with `channels` planes of `pixels` each.
+    public static func nchw(_ base: UnsafeMutablePointer<Float>, channels: Int, pixels: Int, first: Int = 0) -> Planes {
+        Planes(base: base + first * channels * pixels, imageStride: channels * pixels, channelStride: pixels)
+    }
+
+    /// A grouped [channels, count·pixels] matrix at `base` (see the type's comment).
+    public static func grouped(_ base: UnsafeMutablePointer<Float>, count: Int, pixels: Int) -> Planes {
+        Planes(base: base, imageStride: pixels, channelStride: count * pixels)
+    }
+
+    @inline(__always) public func image(_ n: Int) -> UnsafeMutablePointer<Float> { base + n * imageStride }
+
+    /// The same layout starting at image `first` (so that image 0 of the result is image `first`).
+    @inline(__always) public func starting(at first: Int) -> Planes {
+        Planes(base: base + first * imageStride, imageStride: imageStride, channelStride: channelStride)
+    }
+
+    /// Channel planes from `channel` on (a channel slice of the same images).
+    @inline(__always) public func channels(from channel: Int) -> Planes {
+        Planes(base: base + channel * channelStride, imageStride: imageStride, channelStride: channelStride)
+    }
+}
+
+/// The shape arithmetic of one 2-D convolution (cross-correlation) of a C×H×W image:
+/// out[o, y, x] = Σ_{c,ky,kx} W[o, c, ky, kx] · in[c, y·s − p + ky, x·s − p + kx], zero outside.
+public struct ConvGeometry: Equatable, Sendable {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var stride: Int
+    public var padding: Int
+
+    public init(channels: Int, height: Int, width: Int, kernelHeight: Int, kernelWidth: Int,
+                stride: Int = 1, padding: Int = 0) {
+        precondition(channels > 0 && height > 0 && width > 0 && kernelHeight > 0 && kernelWidth > 0
+                     && stride > 0 && padding >= 0, "ConvGeometry: bad sizes")
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.stride = stride
+        self.padding = padding
+        precondition(height + 2 * padding >= kernelHeight && width + 2 * padding >= kernelWidth,
+                     "ConvGeometry: kernel \(kernelHeight)×\(kernelWidth) larger than padded input \(height)×\(width)")
+    }
+
+    public var outputHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+    public var outputWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    public var outputPixels: Int { outputHeight * outputWidth }
+    public var inputPixels: Int { height * width }
+    /// Rows of the column matrix: one per (channel, ky, kx).
+    public var patchSize: Int { channels * kernelHeight * kernelWidth }
+
+    /// Output positions x (along one axis of length `outputLength`) whose input index
+    /// x·s − p + k falls inside [0, inputLength).
+    @inline(__always)
+    func validRange(tap k: Int, inputLength: Int, outputLength: Int) -> Range<Int> {
+        let first = padding - k
+        let lo = first <= 0 ? 0 : (first + stride - 1) / stride
+        let last = inputLength - 1 + padding - k
+        let hi = last < 0 ? 0 : min(outputLength, last / stride + 1)
+        return lo..<max(lo, hi)
+    }
+}
+
+/// im2col: unfolds image `source` (channel planes `channelStride` apart) into the column matrix
+/// col[K = C·kh·kw, P = Hout·Wout], row (c·kh + ky)·kw + kx, column y·Wout + x, holding
+/// in[c, y·s − p + ky, x·s − p + kx] (0 in the padding). Row r starts at `column + r·ldc`, so
+/// several images can sit side by side in one matrix (ldc = g·P, image b at column + b·P).
+public func im2col(_ g: ConvGeometry, source: UnsafePointer<Float>, channelStride: Int,
+                   column: UnsafeMutablePointer<Float>, ldc: Int) {
+    let oh = g.outputHeight, ow = g.outputWidth, s = g.stride, p = g.padding
+    for c in 0..<g.channels {
+        let plane = source + c * channelStride
+        for ky in 0..<g.kernelHeight {
+            let rows = g.validRange(tap: ky, inputLength: g.height, outputLength: oh)
+            for kx in 0..<g.kernelWidth {
+                let cols = g.validRange(tap: kx, inputLength: g.width, outputLength: ow)
+                let dst = column + ((c * g.kernelHeight + ky) * g.kernelWidth + kx) * ldc
+                // Rows of the output whose input row is padding are zero.
+                if rows.lowerBound > 0 { dst.update(repeating: 0, count: rows.lowerBound * ow) }
+                if rows.upperBound < oh {
+                    (dst + rows.upperBound * ow).update(repeating: 0, count: (oh - rows.upperBound) * ow)
+                }
+                for y in rows {
+                    let out = dst + y * ow
+                    let src = plane + (y * s - p + ky) * g.width + (kx - p)
+                    if cols.lowerBound > 0 { out.update(repeating: 0, count: cols.lowerBound) }
+                    if s == 1 {
+                        (out + cols.lowerBound).update(from: src + cols.lowerBound, count: cols.count)
+                    } else {
+                        for x in cols { out[x] = src[x * s] }
+                    }
+                    if cols.upperBound < ow { (out + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound) }
+                }
+            }
+        }
+    }
+}
+
+/// col2im, the adjoint of `im2col`: **adds** every entry of the column matrix back onto the
+/// input position it was read from (padding entries are dropped). With `destination` zeroed
+/// first, ⟨im2col(x), col⟩ = ⟨x, col2im(col)⟩.
+public func col2im(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
+                   destination: UnsafeMutablePointer<Float>, channelStride: Int) {
+    let oh = g.outputHeight, ow = g.outputWidth, s = g.stride, p = g.padding
+    for c in 0..<g.channels {
+        let plane = destination + c * channelStride
+        for ky in 0..<g.kernelHeight {
+            let rows = g.validRange(tap: ky, inputLength: g.height, outputLength: oh)
+            for kx in 0..<g.kernelWidth {
+                let cols = g.validRange(tap: kx, inputLength: g.width, outputLength: ow)
+                let src = column + ((c * g.kernelHeight + ky) * g.kernelWidth + kx) * ldc
+                for y in rows {
+                    let from = src + y * ow
+                    let to = plane + (y * s - p + ky) * g.width + (kx - p)
+                    if s == 1 {
+                        for x in cols { to[x] += from[x] }
+                    } else {
+                        for x in cols { to[x * s] += from[x] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+/// PixelDCL, the pixel deconvolutional layer of Gao et al. (2017) in the authors' simplified
+/// form (`pixel_dcl`), linear (no activation):
+///   a = conv(x; W0)   (3×3 pad 1, Cin → Cout)      b = conv(a; W1)   (Cout → Cout)
+///   d = a at phase (0,0), b at phase (1,1), 0 elsewhere;   out = d + conv(d; W2 ⊙ M)
+/// where the mask M keeps the four edge taps (up, down, left, right) of a 3×3 kernel.
+/// x [N, Cin, H, W] → out [N, Cout, 2H, 2W].
+///
+/// The masked convolution is computed only where it is non-zero, from the four neighbours:
+///   out[2i,   2j+1] = Wup·b[i−1, j] + Wdown·b[i, j]   + Wleft·a[i, j]   + Wright·a[i, j+1]
+///   out[2i+1, 2j  ] = Wup·a[i, j]   + Wdown·a[i+1, j] + Wleft·b[i, j−1] + Wright·b[i, j]
+/// (and out(0,0) = a, out(1,1) = b exactly: the edge neighbours of an a or b pixel are zeros of d).
+/// So one GEMM of a and one of b with the stacked tap matrices [Wup; Wdown; Wleft; Wright]
+/// (4·Cout × Cout) give every tap product, and shifted adds place them: 8·Cout² multiply-adds
+/// per input pixel, against 36·Cout² for the literal masked 3×3 convolution on the 2H×2W map.
+///
+/// Parameters (PyTorch peer names): "w0" [Cout, Cin, 3, 3], "w1" [Cout, Cout, 3, 3],
+/// "w2" [4, Cout, Cout] (taps up, down, left, right; w2[t] is a Cout×Cout matrix, out × in),
+/// initialised U(±1/√fan_in) with fan_in Cin·9, Cout·9, Cout·4.
+public final class PixelDCL: Layer, FLOPCounting {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let w0: Parameter
+    public let w1: Parameter
+    public let w2: Parameter
+    public var computesInputGradient = true
+
+    private var input: Tensor?
+    private var output: Tensor?
+    private var inputGradient: Tensor?
+    /// a and b of the last forward, stored grouped as `plan` cut the batch (see `Planes`).
+    private var aStore: Tensor?
+    private var bStore: Tensor?
+    private var plan: BatchPlan?
+    private let workspace = Workspace()
+    /// GEMM width a group of images aims for (images × pixels).
+    public var groupColumns = 256
+
+    public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
+        precondition(inputChannels > 0 && outputChannels > 0, "PixelDCL: bad configuration")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        w0 = Parameter(shape: [outputChannels, inputChannels, 3, 3])
+        w1 = Parameter(shape: [outputChannels, outputChannels, 3, 3])
+        w2 = Parameter(shape: [4, outputChannels, outputChannels])
+        generator.fillKaimingUniform(w0.value, fanIn: inputChannels * 9)
+        generator.fillKaimingUniform(w1.value, fanIn: outputChannels * 9)
+        generator.fillKaimingUniform(w2.value, fanIn: outputChannels * 4)
+    }
+
+    public var parameters: [(name: String, parameter: Parameter)] { [("w0", w0), ("w1", w1), ("w2", w2)] }
+
+    /// Useful multiply-adds: the two 3×3 convolutions and the 8·Cout² of the masked one.
+    public func flops(inputShape: [Int]) -> LayerFLOPs {
+        let px = Double(inputShape[0] * inputShape[2] * inputShape[3])
+        let ci = Double(inputChannels), c = Double(outputChannels)
+        let conv0 = 2 * px * 9 * ci * c, rest = 2 * px * (9 * c * c + 8 * c * c)
+        return LayerFLOPs(forward: conv0 + rest, backward: 2 * rest + (computesInputGradient ? 2 : 1) * conv0)
+    }
+
+    private func geometries(height: Int, width: Int) -> (ConvGeometry, ConvGeometry) {
+        (ConvGeometry(channels: inputChannels, height: height, width: width, kernelHeight: 3, kernelWidth: 3, padding: 1),
+         ConvGeometry(channels: outputChannels, height: height, width: width, kernelHeight: 3, kernelWidth: 3, padding: 1))
+    }
+
+    // MARK: forward  x [N, Cin, H, W] → out [N, Cout, 2H, 2W]
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let (n, h, w) = expectImages(x, channels: inputChannels, "PixelDCL")
+        let (g0, g1) = geometries(height: h, width: w)
+        let c = outputChannels, px = h * w
+        let out = reuse(output, shape: [n, c, 2 * h, 2 * w])
+        let aStore = reuse(self.aStore, shape: [n, c, h, w]), bStore = reuse(self.bStore, shape: [n, c, h, w])
+        output = out
+        self.aStore = aStore
+        self.bStore = bStore
+        input = x
+        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: groupColumns)
+        self.plan = plan
+        workspace.prepare(workers: plan.workerRanges.count)
+        let w0 = w0.value.pointer, w1 = w1.value.pointer, w2 = w2.value.pointer
+        let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
+        let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
+        let kmax = max(g0.patchSize, g1.patchSize)
+        plan.run { worker in
+            let scratch = workspace.scratch(worker)
+            plan.forEachGroup(ofWorker: worker) { group in
+                let count = group.count, cols = count * px, first = group.lowerBound
+                let column = scratch.buffer(0, count: kmax * cols)
+                let taps = scratch.buffer(1, count: 8 * c * cols)   // [T_a; T_b], each [4·Cout, cols]
+                let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
+                // a [C, cols] = W0 · im2col(x);  b = W1 · im2col(a)
+                ConvKernel.forward(g0, weight: w0, outputChannels: c, source: xs.starting(at: first), count: count,
+                                   column: column, output: a, ldo: cols)
+                ConvKernel.forward(g1, weight: w1, outputChannels: c, source: .grouped(a, count: count, pixels: px),
+                                   count: count, column: column, output: b, ldo: cols)
+                // T_a = [Wup; Wdown; Wleft; Wright] · a,  T_b likewise: every tap product at once.
+                sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: a, ldb: cols, c: taps, ldc: cols)
+                sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: b, ldb: cols, c: taps + 4 * c * cols, ldc: cols)
+                for img in 0..<count {
+                    let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
+                    for o in 0..<c { Self.fill(t, channel: o, height: h, width: w) }
+                    interleave(channels: c, height: h, width: w,
+                               p00: PhaseMap(base: a + img * px, channelStride: cols, rowStride: w),
+                               p01: t.map(.b, .down), p10: t.map(.a, .up),
+                               p11: PhaseMap(base: b + img * px, channelStride: cols, rowStride: w),
+                               into: outs.image(first + img))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The tap-product planes of one image inside a grouped [T_a; T_b] buffer [8·Cout, cols]:
+    /// plane (source s, tap t, channel o) at rows (4s + t)·Cout + o, columns offset..offset+H·W.
+    struct TapPlanes {
+        enum Source: Int { case a = 0, b = 1 }
+        enum Tap: Int { case up = 0, down = 1, left = 2, right = 3 }
+        let base: UnsafeMutablePointer<Float>
+        let channels: Int
+        let columns: Int
+        let width: Int
+        init(_ base: UnsafeMutablePointer<Float>, channels: Int, columns: Int, offset: Int, width: Int) {
+            self.base = base + offset
+            self.channels = channels
+            self.columns = columns
+            self.width = width
+        }
+        @inline(__always) func plane(_ s: Source, _ t: Tap, _ o: Int) -> UnsafeMutablePointer<Float> {
+            base + ((4 * s.rawValue + t.rawValue) * channels + o) * columns
+        }
+        func map(_ s: Source, _ t: Tap) -> PhaseMap {
+            PhaseMap(base: plane(s, t, 0), channelStride: columns, rowStride: width)
+        }
+    }
+
+    /// Turns the tap products of channel o into the two masked phases, in place:
+    ///   T_b.down ← out(0,1) = T_b.up[i−1, j] + T_b.down + T_a.left + T_a.right[i, j+1]
+    ///   T_a.up   ← out(1,0) = T_a.up + T_a.down[i+1, j] + T_b.left[i, j−1] + T_b.right
+    @inline(__always)
+    static func fill(_ t: TapPlanes, channel o: Int, height h: Int, width w: Int) {
+        let bDown = t.plane(.b, .down, o), aLeft = t.plane(.a, .left, o)
+        let bUp = t.plane(.b, .up, o), aRight = t.plane(.a, .right, o)
+        let aUp = t.plane(.a, .up, o), bRight = t.plane(.b, .right, o)
+        let aDown = t.plane(.a, .down, o), bLeft = t.plane(.b, .left, o)
+        for i in 0..<h {
+            let r = i * w
+            for j in 0..<w { bDown[r + j] += aLeft[r + j] }
+            if i > 0 { for j in 0..<w { bDown[r + j] += bUp[r - w + j] } }
+            for j in 0..<(w - 1) { bDown[r + j] += aRight[r + j + 1] }
+            for j in 0..<w { aUp[r + j] += bRight[r + j] }
+            if i < h - 1 { for j in 0..<w { aUp[r + j] += aDown[r + w + j] } }
+            for j in 1..<max(1, w) { aUp[r + j] += bLeft[r + j - 1] }
+        }
+    }
+
+    // MARK: backward  dout → dx; dW0, dW1, dW2 accumulated
+
+    public func backward(_ dout: Tensor) -> Tensor {
+        guard let x = input, let plan, let out = output, let aStore, let bStore else {
+            preconditionFailure("PixelDCL.backward before forward")
+        }
+        precondition(dout.shape == out.shape, "PixelDCL.backward: gradient \(dout.shape) for output \(out.shape)")
+        let (h, w) = (x.shape[2], x.shape[3])
+        let (g0, g1) = geometries(height: h, width: w)
+        let c = outputChannels, px = h * w
+        let dx = reuse(inputGradient, shape: x.shape)
+        inputGradient = dx
+        let wantsInput = computesInputGradient
+        if wantsInput { dx.zero() }
+        let params = [w0, w1, w2], workers = plan.workerRanges.count
+        workspace.beginAccumulation(params, workers: workers)
+        let w0 = w0.value.pointer, w1 = w1.value.pointer, w2 = w2.value.pointer
+        let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
+        let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: px)
+        let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
+        let kmax = max(g0.patchSize, g1.patchSize)
+        plan.run { worker in
+            let scratch = workspace.scratch(worker)
+            let dw0 = workspace.accumulator(params, 0, worker: worker)
+            let dw1 = workspace.accumulator(params, 1, worker: worker)
+            let dw2 = workspace.accumulator(params, 2, worker: worker)
+            plan.forEachGroup(ofWorker: worker) { group in
+                let count = group.count, cols = count * px, first = group.lowerBound
+                let column = scratch.buffer(0, count: kmax * cols)
+                let taps = scratch.buffer(1, count: 8 * c * cols)   // tap-map gradients [G_a; G_b]
+                let da = scratch.buffer(2, count: c * cols), db = scratch.buffer(3, count: c * cols)
+                let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
+                for img in 0..<count {
+                    let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
+                    // g00 → da, g11 → db (the phases that are a and b); g01 → G_b.down, g10 → G_b.right.
+                    deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
+                                 p00: PhaseMap(base: da + img * px, channelStride: cols, rowStride: w),
+                                 p01: t.map(.b, .down), p10: t.map(.b, .right),
+                                 p11: PhaseMap(base: db + img * px, channelStride: cols, rowStride: w))
+                    for o in 0..<c { Self.spreadGradient(t, channel: o, height: h, width: w) }
+                }
+                // dW2 += G_a · aᵀ + G_b · bᵀ;  da += W2ᵀ · G_a;  db += W2ᵀ · G_b
+                sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps, lda: cols, b: a, ldb: cols,
+                      beta: 1, c: dw2, ldc: c)
+                sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps + 4 * c * cols, lda: cols, b: b, ldb: cols,
+                      beta: 1, c: dw2, ldc: c)
+                sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps, ldb: cols,
+                      beta: 1, c: da, ldc: cols)
+                sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps + 4 * c * cols, ldb: cols,
+                      beta: 1, c: db, ldc: cols)
+                // b = conv(a; W1):  dW1 += db · im2col(a)ᵀ,  da += col2im(W1ᵀ · db)
+                ConvKernel.backward(g1, weight: w1, outputChannels: c, source: .grouped(a, count: count, pixels: px),
+                                    count: count, outputGradient: db, lddy: cols, weightGradient: dw1,
+                                    inputGradient: .grouped(da, count: count, pixels: px), column: column)
+                // a = conv(x; W0):  dW0 += da · im2col(x)ᵀ,  dx += col2im(W0ᵀ · da)
+                ConvKernel.backward(g0, weight: w0, outputChannels: c, source: xs.starting(at: first), count: count,
+                                    outputGradient: da, lddy: cols, weightGradient: dw0,
+                                    inputGradient: wantsInput ? dxs.starting(at: first) : nil, column: column)
+            }
+        }
+        workspace.reduce(params, workers: workers)
+        return dx
+    }
+
+    /// From g01 (in G_b.down) and g10 (in G_b.right) of channel o, the gradients of all eight
+    /// tap maps, by reading the forward formulas backwards:
+    ///   G_a.up = g10,  G_a.down[i] = g10[i−1],  G_a.left = g01,  G_a.right[j] = g01[j−1]
+    ///   G_b.up[i] = g01[i+1],  G_b.down = g01,  G_b.left[j] = g10[j+1],  G_b.right = g10
+    /// (0 where the neighbour falls outside the map).
+    @inline(__always)
+    static func spreadGradient(_ t: TapPlanes, channel o: Int, height h: Int, width w: Int) {
+        let g01 = t.plane(.b, .down, o), g10 = t.plane(.b, .right, o)
+        let aUp = t.plane(.a, .up, o), aDown = t.plane(.a, .down, o)
+        let aLeft = t.plane(.a, .left, o), aRight = t.plane(.a, .right, o)
+        let bUp = t.plane(.b, .up, o), bLeft = t.plane(.b, .left, o)
+        let px = h * w
+        aUp.update(from: g10, count: px)
+        aLeft.update(from: g01, count: px)
+        aDown.update(repeating: 0, count: w)
+        (aDown + w).update(from: g10, count: px - w)
+        bUp.update(from: g01 + w, count: px - w)
+        (bUp + px - w).update(repeating: 0, count: w)
+        for i in 0..<h {
+            let r = i * w
+            aRight[r] = 0
+            for j in 1..<max(1, w) { aRight[r + j] = g01[r + j - 1] }
+            for j in 0..<(w - 1) { bLeft[r + j] = g10[r + j + 1] }
+            bLeft[r + w - 1] = 0
+        }
+    }
+}

@@ -1,0 +1,80 @@
+/// Resize-convolution (Odena et al., 2016): nearest-neighbour ×2 up-sampling, then a 3×3
+/// convolution, pad 1, Cin → Cout, no bias.  x [N, Cin, H, W] → y [N, Cout, 2H, 2W].
+///
+/// Parameter: "weight" [Cout, Cin, 3, 3], initialised U(±1/√(Cin·9)).
+///
+/// Fast path, exact: the up-sampled map repeats each pixel 2×2, so each output phase (p, q)
+/// reads only a 2×2 window of the *original* input, with taps that sum rows/columns of the
+/// 3×3 kernel. Along one axis (R(p, e) = kernel rows that land on window row e):
+///   phase 0: window rows (i−1, i)   ← kernel rows {0}, {1, 2}
+///   phase 1: window rows (i, i+1)   ← kernel rows {0, 1}, {2}
+/// All four phases run as one 2×2 convolution (pad 1) Cin → 4·Cout on the (H+1)×(W+1) grid of
+/// window positions (`PhaseConvolution`, shift 1): 16·Cin·Cout multiply-adds per input pixel
+/// instead of 36 (plus the grid's extra row and column).
+public final class ResizeConv: Layer, FLOPCounting {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let weight: Parameter
+    public var computesInputGradient = true
+    /// GEMM width a group of images aims for in the phase convolution (images × grid pixels).
+    public var groupColumns: Int {
+        get { phase.groupColumns }
+        set { phase.groupColumns = newValue }
+    }
+    private let phase: PhaseConvolution
+
+    public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
+        precondition(inputChannels > 0 && outputChannels > 0, "ResizeConv: bad configuration")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        weight = Parameter(shape: [outputChannels, inputChannels, 3, 3])
+        phase = PhaseConvolution(inputChannels: inputChannels, outputChannels: outputChannels, kernel: 2, shift: 1)
+        generator.fillKaimingUniform(weight.value, fanIn: inputChannels * 9)
+    }
+
+    public var parameters: [(name: String, parameter: Parameter)] { [("weight", weight)] }
+
+    /// Counted as the definition (a 3×3 conv at every pixel of the 2H×2W map), as the PyTorch
+    /// peer counts it; the fast path executes about 16/36 of these.
+    public func flops(inputShape: [Int]) -> LayerFLOPs {
+        let f = 2 * Double(inputShape[0] * 4 * inputShape[2] * inputShape[3] * inputChannels * outputChannels * 9)
+        return LayerFLOPs(forward: f, backward: computesInputGradient ? 2 * f : f)
+    }
+
+    /// Calls body(phaseIndex, weightIndex) for each (phase tap, 3×3 tap) pair that it sums.
+    @inline(__always)
+    private func forEachPhaseTap(_ body: (Int, Int) -> Void) {
+        // rows[p][e]: the kernel rows (or columns) that fall on window position e in phase p.
+        let rows: [[[Int]]] = [[[0], [1, 2]], [[0, 1], [2]]]
+        let cin = inputChannels, cout = outputChannels
+        for p in 0..<2 { for q in 0..<2 { for o in 0..<cout { for c in 0..<cin {
+            for ey in 0..<2 { for ex in 0..<2 {
+                let phaseIndex = ((((2 * p + q) * cout + o) * cin + c) * 2 + ey) * 2 + ex
+                for ky in rows[p][ey] { for kx in rows[q][ex] {
+                    body(phaseIndex, ((o * cin + c) * 3 + ky) * 3 + kx)
+                } }
+            } }
+        } } } }
+    }
+
+    // MARK: forward  x [N, Cin, H, W] → y [N, Cout, 2H, 2W]
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let pw = phase.phaseWeight.value
+        pw.zero()
+        let p = pw.pointer, w = weight.value.pointer
+        forEachPhaseTap { p[$0] += w[$1] }
+        return phase.forward(x)
+    }
+
+    // MARK: backward  dy → dx; dW[o,c,ky,kx] += Σ of the phase-tap gradients that used it
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let pg = phase.phaseWeight.gradient
+        pg.zero()
+        let dx = phase.backward(dy, computesInputGradient: computesInputGradient)
+        let gw = weight.gradient.pointer, gp = pg.pointer
+        forEachPhaseTap { gw[$1] += gp[$0] }
+        return dx
+    }
+}
