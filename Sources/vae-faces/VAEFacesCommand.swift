@@ -10,6 +10,7 @@ struct VAEFacesCommand: ParsableCommand {
         abstract: "Train a VAE on 64×64 CelebA faces with DCL or PixelDCL up-sampling, and measure checkerboard artifacts.",
         subcommands: [
             SelfCheckCommand.self,
+            PrepareCommand.self,
         ])
 }
 

@@ -60,34 +60,18 @@ public enum SelfCheck {
 
     static func checkPNG() -> SelfCheckReport.Item {
         let w = 16, h = 12
-        let pixels = testImage(width: w, height: h)
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        image.width = UInt32(w)
-        image.height = UInt32(h)
-        image.format = UInt32(PNG_FORMAT_RGB)
-        var size = 0
-        // First call measures, second writes.
-        guard png_image_write_to_memory(&image, nil, &size, 0, pixels, Int32(w * 3), nil) != 0, size > 0 else {
-            return .init(name: "libpng", ok: false, detail: "png_image_write_to_memory failed")
-        }
-        var encoded = [UInt8](repeating: 0, count: size)
-        guard png_image_write_to_memory(&image, &encoded, &size, 0, pixels, Int32(w * 3), nil) != 0 else {
-            return .init(name: "libpng", ok: false, detail: "png_image_write_to_memory failed")
-        }
-        var reader = png_image()
-        reader.version = UInt32(PNG_IMAGE_VERSION)
-        guard png_image_begin_read_from_memory(&reader, encoded, size) != 0 else {
-            return .init(name: "libpng", ok: false, detail: "png_image_begin_read_from_memory failed")
-        }
-        reader.format = UInt32(PNG_FORMAT_RGB)
-        var decoded = [UInt8](repeating: 0, count: w * h * 3)
-        guard png_image_finish_read(&reader, nil, &decoded, Int32(w * 3), nil) != 0 else {
-            return .init(name: "libpng", ok: false, detail: "png_image_finish_read failed")
-        }
+        let image = Image8(width: w, height: h, pixels: testImage(width: w, height: h))
         let version = String(cString: png_get_libpng_ver(nil))
-        return .init(name: "libpng", ok: decoded == pixels,
-                     detail: "\(w)×\(h) RGB round trip \(decoded == pixels ? "exact" : "MISMATCH"); libpng \(version)")
+        do {
+            // Encode to memory and decode again with the tool's own PNG code: every byte must survive.
+            let encoded = try PNG.encode(image)
+            let decoded = Image8(try PNG.readRGB(data: encoded, source: "self-check PNG"))
+            let exact = decoded == image
+            return .init(name: "libpng", ok: exact,
+                         detail: "\(w)×\(h) RGB round trip \(exact ? "exact" : "MISMATCH"); libpng \(version)")
+        } catch {
+            return .init(name: "libpng", ok: false, detail: "\(error); libpng \(version)")
+        }
     }
 
     static func checkJPEG() -> SelfCheckReport.Item {

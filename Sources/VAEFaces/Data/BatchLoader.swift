@@ -1,0 +1,194 @@
+import Foundation
+import NeuralCore
+
+/// Batches of prepared faces as floats: NCHW [B, 3, 64, 64], value x/255 for byte x.
+///
+/// - Training (`.training(seed:start:)`): full batches only, forever. Epoch e visits the split
+///   in the order `BatchLoader.order(…, seed:, epoch: e)`, a pure function of (seed, epoch), and
+///   drops the last n mod B images of that order; so a loader created at any (epoch, batch)
+///   position continues exactly where a run left off (checkpoints store `position`).
+/// - Evaluation (`.evaluation`): the split once, in file-name order, ⌈n/B⌉ batches with a
+///   final partial one, then nil.
+///
+/// While the caller works on one batch, the next is converted on a background thread into the
+/// second of two buffers (double buffering), so the training loop does not wait for data. The
+/// batch `next()` returns stays valid until the following `next()` call. `next()` may be called
+/// from any thread (calls are serialised).
+public final class BatchLoader: @unchecked Sendable {
+    // Thread safety: `lock` guards all mutable state; the background thread touches only the
+    // buffer of the batch in flight, which the consumer does not read until `ready` signals.
+
+    public enum Mode: Sendable {
+        case training(seed: UInt64, start: Position = Position())
+        case evaluation
+    }
+
+    /// A batch's place in the stream: epoch and batch number within it.
+    public struct Position: Equatable, Hashable, Codable, Sendable, CustomStringConvertible {
+        public var epoch: Int
+        public var batch: Int
+        public init(epoch: Int = 0, batch: Int = 0) { self.epoch = epoch; self.batch = batch }
+        public var description: String { "epoch \(epoch) batch \(batch)" }
+    }
+
+    public struct Batch {
+        /// Images in this batch (B, or fewer for the last evaluation batch).
+        public let count: Int
+        /// The batch as a tensor of shape [count, 3, 64, 64] (owned by the loader, overwritten
+        /// after the next `next()` call).
+        public let tensor: Tensor
+        /// Cache indices of the images, in batch order.
+        public let indices: [Int]
+        public let position: Position
+        /// The batch's floats, count·3·64·64 of them.
+        public var data: UnsafeBufferPointer<Float> { UnsafeBufferPointer(tensor.buffer) }
+    }
+
+    public let cache: PreparedCache
+    public let split: Split
+    public let batchSize: Int
+    public let mode: Mode
+    /// Batches in one pass: ⌊n/B⌋ in training, ⌈n/B⌉ in evaluation.
+    public let batchesPerEpoch: Int
+    /// Floats per image: 3·64·64.
+    public static let imageFloats = 3 * FaceCrop.outputSize * FaceCrop.outputSize
+
+    private let lock = NSLock()
+    private let queue = DispatchQueue(label: "vae-faces.batch-loader", qos: .userInitiated)
+    private let ready = DispatchSemaphore(value: 0)
+    private let buffers: [Tensor]
+    private let splitIndices: [Int]
+    private var orderEpoch = -1
+    private var order: [Int] = []
+    /// The batch being prepared in the background (its buffer slot and plan), if any.
+    private var inFlight: (slot: Int, plan: Plan)?
+    /// Position of the batch the next `next()` returns.
+    private var upcoming: Position
+
+    private struct Plan {
+        let indices: [Int]
+        let position: Position
+    }
+
+    /// A loader over `split` of `cache`. Throws when training is asked of a split smaller than
+    /// one batch, or the split is empty.
+    public init(cache: PreparedCache, split: Split, batchSize: Int, mode: Mode) throws {
+        guard batchSize > 0 else { throw VAEFacesError("batch size must be positive, got \(batchSize)") }
+        self.cache = cache
+        self.split = split
+        self.batchSize = batchSize
+        self.mode = mode
+        splitIndices = cache.indices(in: split)
+        let n = splitIndices.count
+        switch mode {
+        case .training(_, let start):
+            batchesPerEpoch = n / batchSize
+            guard batchesPerEpoch > 0 else {
+                throw VAEFacesError(file: cache.path, "the \(split.rawValue) split has \(n) images, fewer than one batch of \(batchSize)")
+            }
+            guard start.epoch >= 0, start.batch >= 0, start.batch < batchesPerEpoch else {
+                throw VAEFacesError("cannot start at \(start): an epoch has \(batchesPerEpoch) batches")
+            }
+            upcoming = start
+        case .evaluation:
+            batchesPerEpoch = (n + batchSize - 1) / batchSize
+            guard n > 0 else { throw VAEFacesError(file: cache.path, "the \(split.rawValue) split is empty") }
+            upcoming = Position()
+        }
+        buffers = (0..<2).map { _ in Tensor(shape: [batchSize, 3, FaceCrop.outputSize, FaceCrop.outputSize]) }
+        lock.lock()
+        if let plan = plan(at: upcoming) { startFill(plan, slot: 0) }
+        lock.unlock()
+    }
+
+    deinit {
+        // The background fill writes into `buffers`; let it finish before they go.
+        if inFlight != nil { ready.wait() }
+    }
+
+    /// The training order of epoch `epoch`: `indices` shuffled by NeuralCore's Fisher–Yates with
+    /// `SeededGenerator(seed: s, stream: 1)` (stream 1: data order), where
+    /// s = fmix64(seed ^ fmix64(epoch + 0x6461_7461_6f72_6465)) gives every epoch its own sequence.
+    public static func order(of indices: [Int], seed: UInt64, epoch: Int) -> [Int] {
+        let epochSeed = StableHash.fmix64(seed ^ StableHash.fmix64(UInt64(epoch) &+ 0x6461_7461_6F72_6465))
+        var generator = SeededGenerator(seed: epochSeed, stream: 1)
+        var order = indices
+        generator.shuffle(&order)
+        return order
+    }
+
+    /// Position of the batch the next call to `next()` returns: save it with a checkpoint and
+    /// pass it as `start` to resume.
+    public var position: Position {
+        lock.lock()
+        defer { lock.unlock() }
+        return upcoming
+    }
+
+    /// The next batch, or nil after the last evaluation batch. Invalidates the previous batch.
+    public func next() -> Batch? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let (slot, plan) = inFlight else { return nil }
+        ready.wait()                                    // its conversion has finished
+        inFlight = nil
+        upcoming = advance(plan.position)
+        // The caller has let go of the other buffer by calling next(): fill it ahead.
+        if let following = self.plan(at: upcoming) { startFill(following, slot: 1 - slot) }
+        let tensor = buffers[slot]
+        tensor.reshape([plan.indices.count, 3, FaceCrop.outputSize, FaceCrop.outputSize])
+        return Batch(count: plan.indices.count, tensor: tensor, indices: plan.indices, position: plan.position)
+    }
+
+    private func advance(_ p: Position) -> Position {
+        p.batch + 1 < batchesPerEpoch ? Position(epoch: p.epoch, batch: p.batch + 1) : Position(epoch: p.epoch + 1, batch: 0)
+    }
+
+    /// Which images make the batch at `position` (nil past the end of an evaluation pass).
+    private func plan(at position: Position) -> Plan? {
+        switch mode {
+        case .training(let seed, _):
+            if orderEpoch != position.epoch {
+                order = BatchLoader.order(of: splitIndices, seed: seed, epoch: position.epoch)
+                orderEpoch = position.epoch
+            }
+            let lo = position.batch * batchSize
+            return Plan(indices: Array(order[lo..<(lo + batchSize)]), position: position)
+        case .evaluation:
+            guard position.epoch == 0 else { return nil }
+            let lo = position.batch * batchSize
+            return Plan(indices: Array(splitIndices[lo..<min(splitIndices.count, lo + batchSize)]), position: position)
+        }
+    }
+
+    /// Converts the plan's images into buffer `slot` on the background queue.
+    private func startFill(_ plan: Plan, slot: Int) {
+        inFlight = (slot, plan)
+        let cache = self.cache
+        let output = UnsafeSendable(buffers[slot].pointer)
+        let ready = self.ready
+        let indices = plan.indices
+        queue.async {
+            for (k, index) in indices.enumerated() {
+                BatchLoader.convert(cache.image(index), into: output.value + k * BatchLoader.imageFloats)
+            }
+            ready.signal()
+        }
+    }
+
+    /// Float(x)/255 for every byte x.
+    private static let levels: [Float] = (0...255).map { Float($0) / 255 }
+
+    /// One prepared image, HWC bytes, to planar CHW floats x/255.
+    static func convert(_ image: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<Float>) {
+        let plane = FaceCrop.outputSize * FaceCrop.outputSize
+        levels.withUnsafeBufferPointer { lut in
+            let src = image.baseAddress!
+            for p in 0..<plane {
+                out[p] = lut[Int(src[3 * p])]
+                out[plane + p] = lut[Int(src[3 * p + 1])]
+                out[2 * plane + p] = lut[Int(src[3 * p + 2])]
+            }
+        }
+    }
+}
