@@ -11,6 +11,7 @@ struct VAEFacesCommand: ParsableCommand {
         subcommands: [
             SelfCheckCommand.self,
             PrepareCommand.self,
+            BenchCommand.self,
         ])
 }
 

@@ -1,0 +1,187 @@
+import Foundation
+import NeuralCore
+
+/// The four up-sampling layers of docs/model.md's decoder (each ×2, H×W → 2H×2W, no bias).
+public enum UpsamplerKind: String, CaseIterable, Codable, Sendable {
+    case dcl, pixeldcl, ipixeldcl, resizeconv
+
+    public func makeLayer(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) -> Layer & FLOPCounting {
+        switch self {
+        case .dcl: ConvTranspose2d.dcl(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
+        case .pixeldcl: PixelDCL(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
+        case .ipixeldcl: IPixelDCL(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
+        case .resizeconv: ResizeConv(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
+        }
+    }
+}
+
+/// Times the forward and backward pass of every convolution-type layer of the reference model
+/// at its real shapes (`vae-faces bench --layers`): the 4 up-sampler kinds × the decoder's 4 Up
+/// layers, the encoder's four 4×4 stride-2 convolutions and the final 3×3 convolution. Also
+/// measures this machine's SGEMM throughput (1024³ per worker, all workers at once), the
+/// ceiling the layers are judged against.
+public enum LayerBench {
+    /// Up layers of the decoder: (Cin, Cout, input H = W).
+    public static let upShapes = [(256, 128, 4), (128, 64, 8), (64, 32, 16), (32, 32, 32)]
+    /// Encoder convolutions: (Cin, Cout, input H = W), 4×4 stride 2 pad 1.
+    public static let encoderShapes = [(3, 32, 64), (32, 64, 32), (64, 128, 16), (128, 256, 8)]
+
+    public struct Options: Sendable {
+        public var batch = 64
+        public var repeats = 10
+        public var warmup = 2
+        public var seed: UInt64 = 0
+        public init() {}
+    }
+
+    public struct LayerResult: Codable, Sendable {
+        public var name: String
+        public var shape: String
+        public var forward_ms: Double
+        public var backward_ms: Double
+        public var gflops_forward: Double
+        public var gflops_backward: Double
+    }
+
+    public struct Totals: Codable, Sendable {
+        public var forward_ms: Double
+        public var backward_ms: Double
+    }
+
+    public struct Report: Codable, Sendable {
+        public var batch: Int
+        public var threads: Int
+        public var repeats: Int
+        /// Aggregate GFLOP/s of one 1024³ SGEMM per worker, run concurrently (median).
+        public var sgemm_gflops: Double
+        /// Per up-sampler kind, the sums over the decoder's four Up layers.
+        public var upsamplers: [String: Totals]
+        public var layers: [LayerResult]
+        /// Average number of CPUs other processes kept busy while timing (nil off Linux).
+        public var other_load: Double?
+    }
+
+    public static func run(_ options: Options, log: (String) -> Void = { _ in }) -> Report {
+        var rng = SeededGenerator(seed: options.seed)
+        let load0 = CPULoad.sample()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let sgemm = sgemmThroughput(size: 1024, repeats: 5)
+        log(String(format: "SGEMM 1024³ × %d workers: %.1f GFLOP/s", Threading.workers, sgemm))
+        var layers: [LayerResult] = []
+        var totals: [String: Totals] = [:]
+        func record(_ result: LayerResult) {
+            layers.append(result)
+            log(padded(result.name, 14) + padded(result.shape, 38)
+                + String(format: "fwd %8.2f ms %6.1f GFLOP/s   bwd %8.2f ms %6.1f GFLOP/s",
+                         result.forward_ms, result.gflops_forward, result.backward_ms, result.gflops_backward))
+        }
+        for kind in UpsamplerKind.allCases {
+            var total = Totals(forward_ms: 0, backward_ms: 0)
+            for (i, (cin, cout, h)) in upShapes.enumerated() {
+                let layer = kind.makeLayer(inputChannels: cin, outputChannels: cout, generator: &rng)
+                let r = time(layer, name: "\(kind.rawValue).\(i)", input: [options.batch, cin, h, h], options, &rng)
+                total.forward_ms += r.forward_ms
+                total.backward_ms += r.backward_ms
+                record(r)
+            }
+            totals[kind.rawValue] = total
+        }
+        for (i, (cin, cout, h)) in encoderShapes.enumerated() {
+            let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 4, stride: 2, padding: 1,
+                              bias: false, generator: &rng)
+            conv.computesInputGradient = i > 0   // the first layer has no one to pass dx to
+            record(time(conv, name: "encoder.\(i)", input: [options.batch, cin, h, h], options, &rng))
+        }
+        let final = Conv2d(inputChannels: 32, outputChannels: 3, kernelSize: 3, padding: 1, bias: true, generator: &rng)
+        record(time(final, name: "final", input: [options.batch, 32, 64, 64], options, &rng))
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return Report(batch: options.batch, threads: Threading.workers, repeats: options.repeats, sgemm_gflops: sgemm,
+                      upsamplers: totals, layers: layers, other_load: CPULoad.others(since: load0, seconds: seconds))
+    }
+
+    /// Median forward and backward times of `layer` on a random input of shape `input`.
+    static func time(_ layer: Layer & FLOPCounting, name: String, input: [Int], _ options: Options,
+                     _ rng: inout SeededGenerator) -> LayerResult {
+        let x = Tensor(shape: input)
+        rng.fillNormal(x)
+        let y = layer.forward(x, mode: .training)
+        let dy = Tensor(shape: y.shape)
+        rng.fillNormal(dy)
+        let outShape = y.shape
+        var fwd: [Double] = [], bwd: [Double] = []
+        for rep in 0..<(options.warmup + options.repeats) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = layer.forward(x, mode: .training)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            _ = layer.backward(dy)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            if rep >= options.warmup {
+                fwd.append(Double(t1 - t0) / 1e6)
+                bwd.append(Double(t2 - t1) / 1e6)
+            }
+        }
+        for (_, p) in layer.parameters { p.gradient.zero() }
+        let flops = layer.flops(inputShape: input)
+        let f = median(fwd), b = median(bwd)
+        return LayerResult(name: name, shape: "\(input) -> \(outShape)", forward_ms: f, backward_ms: b,
+                           gflops_forward: flops.forward / f / 1e6, gflops_backward: flops.backward / b / 1e6)
+    }
+
+    /// GFLOP/s of `Threading.workers` concurrent n³ SGEMMs (one per worker, own buffers), median.
+    public static func sgemmThroughput(size n: Int, repeats: Int) -> Double {
+        let workers = Threading.workers
+        let buffers = (0..<workers).map { _ in (Tensor(shape: [n, n]), Tensor(shape: [n, n]), Tensor(shape: [n, n])) }
+        for (a, b, _) in buffers {
+            for i in 0..<(n * n) {
+                a[i] = Float(i % 7) - 3
+                b[i] = Float(i % 5) - 2
+            }
+        }
+        var times: [Double] = []
+        for rep in 0...repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            parallelFor(workers) { w in
+                let (a, b, c) = buffers[w]
+                sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+            }
+            if rep > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+        }
+        return Double(workers) * 2 * Double(n * n * n) / median(times) / 1e9
+    }
+
+    /// `text` padded with spaces to at least `width` characters.
+    public static func padded(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let s = values.sorted()
+        guard !s.isEmpty else { return .nan }
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
+
+/// How busy the rest of the machine is, from /proc (Linux): benchmarks on a shared 2-core
+/// machine mean little when another process was running.
+enum CPULoad {
+    struct Sample { var machineBusy: Int; var ownBusy: Int }
+
+    static func sample() -> Sample? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = stat.split(separator: "\n").first,
+              let own = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = own.lastIndex(of: ")") else { return nil }
+        let v = line.split(separator: " ").dropFirst().compactMap { Int($0) }
+        let fields = own[own.index(after: close)...].split(separator: " ")
+        guard v.count >= 5, fields.count > 12, let ut = Int(fields[11]), let st = Int(fields[12]) else { return nil }
+        return Sample(machineBusy: v.reduce(0, +) - v[3] - v[4], ownBusy: ut + st)
+    }
+
+    /// Average CPUs kept busy by other processes since `start` over `seconds` of wall time.
+    static func others(since start: Sample?, seconds: Double) -> Double? {
+        guard let start, let end = sample(), seconds > 0 else { return nil }
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let other = Double((end.machineBusy - start.machineBusy) - (end.ownBusy - start.ownBusy))
+        return max(0, other / hz / seconds)
+    }
+}
