@@ -2,7 +2,8 @@
 /// zero padding: out[n, o, y, x] = b[o] + Σ_{c,ky,kx} W[o, c, ky, kx] · in[n, c, y·s−p+ky, x·s−p+kx].
 ///
 /// Parameters: "weight" [Cout, Cin, k, k], "bias" [Cout] (optional).
-/// Runs as im2col + SGEMM on groups of images (`ConvKernel`), images spread over the workers.
+/// Runs through `Convolution` (direct 3×3 kernels or im2col + SGEMM on groups of images),
+/// images spread over the workers.
 public final class Conv2d: Layer, FLOPCounting {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -17,9 +18,12 @@ public final class Conv2d: Layer, FLOPCounting {
     private var output: Tensor?               // [N, Cout, Hout, Wout]
     private var inputGradient: Tensor?        // [N, Cin, H, W]
     private var plan: BatchPlan?
+    private var convolution: Convolution?
     private let workspace = Workspace()
     /// GEMM width a group of images aims for (images × output pixels); small maps batch images.
     public var groupColumns = 256
+    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
+    public var allowsDirectKernel = true
 
     /// Weights (and bias) initialised as PyTorch does: U(±1/√(Cin·k·k)).
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -62,26 +66,29 @@ public final class Conv2d: Layer, FLOPCounting {
         let y = reuse(output, shape: [n, m, g.outputHeight, g.outputWidth])
         output = y
         input = x
-        let plan = BatchPlan(batch: n, pixelsPerImage: p, columns: groupColumns)
+        let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
+        convolution = conv
+        conv.setWeights(weight.value.pointer)
+        // The direct kernels take one image at a time; GEMMs batch small maps.
+        let plan = BatchPlan(batch: n, pixelsPerImage: p, columns: conv.usesDirectKernel ? 1 : groupColumns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
-        let weight = weight.value.pointer, bias = bias?.value.pointer
+        let bias = bias?.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let ys = Planes.nchw(y.pointer, channels: m, pixels: p)
         plan.run { worker in
             let scratch = workspace.scratch(worker)
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * p
-                let column = scratch.buffer(0, count: g.patchSize * cols)
-                let source = xs.starting(at: group.lowerBound)
+                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
                 let target = ys.starting(at: group.lowerBound)
                 if count == 1 {
-                    ConvKernel.forward(g, weight: weight, outputChannels: m, source: source, count: 1,
-                                       column: column, output: target.base, ldo: p)
+                    conv.forward(source: xs.starting(at: group.lowerBound), count: 1, output: target.base, ldo: p,
+                                 scratch: work)
                 } else {
                     let grouped = scratch.buffer(1, count: m * cols)
-                    ConvKernel.forward(g, weight: weight, outputChannels: m, source: source, count: count,
-                                       column: column, output: grouped, ldo: cols)
+                    conv.forward(source: xs.starting(at: group.lowerBound), count: count, output: grouped, ldo: cols,
+                                 scratch: work)
                     ConvKernel.copy(channels: m, pixels: p, count: count,
                                     from: .grouped(grouped, count: count, pixels: p), to: target)
                 }
@@ -99,22 +106,24 @@ public final class Conv2d: Layer, FLOPCounting {
         return y
     }
 
-    // MARK: backward  dy [N, Cout, Hout, Wout] → dx [N, Cin, H, W]; dW += dyᵀ·col, db += Σ dy
+    // MARK: backward  dy [N, Cout, Hout, Wout] → dx [N, Cin, H, W]; dW += dy ⋆ x, db += Σ dy
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let x = input, let plan, let y = output else { preconditionFailure("Conv2d.backward before forward") }
+        guard let x = input, let plan, let y = output, let conv = convolution else {
+            preconditionFailure("Conv2d.backward before forward")
+        }
         precondition(dy.shape == y.shape, "Conv2d.backward: gradient \(dy.shape) for output \(y.shape)")
         let (h, w) = (x.shape[2], x.shape[3])
-        let g = geometry(height: h, width: w)
-        let m = outputChannels, p = g.outputPixels
+        let m = outputChannels, p = conv.geometry.outputPixels
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         let wantsInput = computesInputGradient
         if wantsInput { dx.zero() }
+        conv.setWeights(weight.value.pointer, backward: true)
         let params = parameters.map(\.parameter)
         let workers = plan.workerRanges.count
         workspace.beginAccumulation(params, workers: workers)
-        let weight = weight.value.pointer, hasBias = bias != nil
+        let hasBias = bias != nil
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: h * w)
         let dys = Planes.nchw(dy.pointer, channels: m, pixels: p)
@@ -124,17 +133,14 @@ public final class Conv2d: Layer, FLOPCounting {
             let db = hasBias ? workspace.accumulator(params, 1, worker: worker) : nil
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * p
-                let column = scratch.buffer(0, count: g.patchSize * cols)
-                let source = xs.starting(at: group.lowerBound)
-                let gradIn = dxs.starting(at: group.lowerBound)
+                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
                 // dY as one [M, count·P] matrix: the NCHW block itself for one image, else a copy.
                 let grad: UnsafeMutablePointer<Float>
                 if count == 1 {
                     grad = dys.image(group.lowerBound)
                 } else {
                     grad = scratch.buffer(1, count: m * cols)
-                    ConvKernel.copy(channels: m, pixels: p, count: count,
-                                    from: dys.starting(at: group.lowerBound),
+                    ConvKernel.copy(channels: m, pixels: p, count: count, from: dys.starting(at: group.lowerBound),
                                     to: .grouped(grad, count: count, pixels: p))
                 }
                 if let db {
@@ -145,9 +151,9 @@ public final class Conv2d: Layer, FLOPCounting {
                         db[o] += s
                     }
                 }
-                ConvKernel.backward(g, weight: weight, outputChannels: m, source: source, count: count,
-                                    outputGradient: grad, lddy: cols, weightGradient: dw,
-                                    inputGradient: wantsInput ? gradIn : nil, column: column)
+                conv.backward(source: xs.starting(at: group.lowerBound), count: count, outputGradient: grad, lddy: cols,
+                              weightGradient: dw, inputGradient: wantsInput ? dxs.starting(at: group.lowerBound) : nil,
+                              scratch: work)
             }
         }
         workspace.reduce(params, workers: workers)

@@ -1,5 +1,4 @@
-/// The one convolution kernel every conv-type layer runs on: im2col of a group of images into
-/// one column matrix, then one SGEMM (and, backward, the two SGEMMs and col2im).
+/// Group-level helpers of the im2col + SGEMM convolution (see `Convolution`) and layout copies.
 ///
 /// Shapes, for a group of `count` images, P = Hout·Wout pixels each, n = count·P:
 ///   col [K = C·kh·kw, n]  (image b's columns at b·P)
@@ -23,31 +22,6 @@ public enum ConvKernel {
             col2im(g, column: column + b * p, ldc: n, destination: destination.image(b),
                    channelStride: destination.channelStride)
         }
-    }
-
-    /// Forward: Y[M, n] = W[M, K] · im2col(images) (+ beta · Y). `column` is scratch of K·n floats.
-    public static func forward(_ g: ConvGeometry, weight: UnsafePointer<Float>, outputChannels m: Int,
-                               source: Planes, count: Int, column: UnsafeMutablePointer<Float>,
-                               output: UnsafeMutablePointer<Float>, ldo: Int, beta: Float = 0) {
-        let n = count * g.outputPixels, k = g.patchSize
-        unfold(g, source: source, count: count, column: column)
-        sgemm(m: m, n: n, k: k, a: weight, lda: k, b: column, ldb: n, beta: beta, c: output, ldc: ldo)
-    }
-
-    /// Backward of `forward` for the same group, given dY [M, n] (row stride `lddy`):
-    ///   dW[M, K] += dY · colᵀ            (col recomputed from the images: cheaper than storing it)
-    ///   dX       += col2im(Wᵀ · dY)      (only when `inputGradient` is given)
-    /// `column` is scratch of K·n floats; it holds col, then the column gradient.
-    public static func backward(_ g: ConvGeometry, weight: UnsafePointer<Float>, outputChannels m: Int,
-                                source: Planes, count: Int, outputGradient dy: UnsafePointer<Float>, lddy: Int,
-                                weightGradient dw: UnsafeMutablePointer<Float>, inputGradient: Planes?,
-                                column: UnsafeMutablePointer<Float>) {
-        let n = count * g.outputPixels, k = g.patchSize
-        unfold(g, source: source, count: count, column: column)
-        sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: column, ldb: n, beta: 1, c: dw, ldc: k)
-        guard let inputGradient else { return }
-        sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: k, b: dy, ldb: lddy, beta: 0, c: column, ldc: n)
-        fold(g, column: column, count: count, destination: inputGradient)
     }
 
     /// Copies `channels` planes of `pixels` floats for each of `count` images between layouts

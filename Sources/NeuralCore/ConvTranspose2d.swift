@@ -26,6 +26,11 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
         get { phase.groupColumns }
         set { phase.groupColumns = newValue }
     }
+    /// Whether the direct 3×3 kernels may run in the phase convolution (false: im2col + SGEMM).
+    public var allowsDirectKernel: Bool {
+        get { phase.allowsDirectKernel }
+        set { phase.allowsDirectKernel = newValue }
+    }
     /// Whether the phase decomposition runs (only possible for k 6, stride 2, pad 2).
     public var usesPhaseDecomposition: Bool {
         didSet { precondition(!usesPhaseDecomposition || isDCL, "ConvTranspose2d: phase path needs k 6, s 2, p 2") }

@@ -1,15 +1,19 @@
 /// iPixelDCL, the input pixel deconvolutional layer of Gao et al. (2017), the authors'
 /// `ipixel_dcl` (linear, no bias). All convolutions 3×3, pad 1; [·,·] is channel concatenation:
-///   c1 = conv(x; W1)              Cin → Cout
-///   c2 = conv([x, c1]; W2)        Cin+Cout → Cout
+///   c1 = conv(x; W1)                   Cin → Cout
+///   c2 = conv([x, c1]; W2)             Cin+Cout → Cout
 ///   [c4, c5] = conv([x, c1, c2]; W3)   Cin+2·Cout → 2·Cout
 ///   out(0,0) = c1, out(1,1) = c2, out(1,0) = c4, out(0,1) = c5.
 /// x [N, Cin, H, W] → out [N, Cout, 2H, 2W].
 ///
-/// Because im2col of a concatenation is the concatenation of the im2cols, one column matrix
-/// [9·(Cin+2·Cout), n] is built incrementally: rows of x, then of c1 once it is computed, then of
-/// c2; each convolution is one SGEMM over a prefix of its rows. Backward walks the same prefixes
-/// in reverse, accumulating the column gradient, and folds each channel block back once.
+/// A convolution of a concatenation is the sum of the convolutions of its parts, so the layer
+/// runs as three convolutions, each input read once (the PyTorch peer's "split" form):
+///   P = conv(x; [W1; W2ₓ; W3ₓ])            → [c1; partial c2; partial c3]   (4·Cout rows)
+///   P[Cout..<4·Cout] += conv(c1; [W2_c1; W3_c1])                          (completes c2)
+///   P[2·Cout..<4·Cout] += conv(c2; W3_c2)                                  (completes c3)
+/// where W2ₓ = W2[:, :Cin], W2_c1 = W2[:, Cin:], W3ₓ = W3[:, :Cin], W3_c1, W3_c2 likewise.
+/// The stacked kernels are rebuilt each forward; their gradients are split back afterwards.
+/// Stacking makes the convolutions wider (M = 4·Cout, 3·Cout), which suits both kernels.
 ///
 /// Parameters (PyTorch peer names): "w1" [Cout, Cin, 3, 3], "w2" [Cout, Cin+Cout, 3, 3],
 /// "w3" [2·Cout, Cin+2·Cout, 3, 3], initialised U(±1/√(9·input channels)).
@@ -24,13 +28,20 @@ public final class IPixelDCL: Layer, FLOPCounting {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    /// c1 and c2 of the last forward, grouped as `plan` cut the batch: [C, cols] blocks.
-    private var c1Store: Tensor?
-    private var c2Store: Tensor?
+    /// P = [c1; c2; c3] of the last forward, grouped as `plan` cut the batch: [4·Cout, cols] blocks.
+    private var pStore: Tensor?
     private var plan: BatchPlan?
+    /// The stacked kernels [W1; W2ₓ; W3ₓ] [4·Cout, Cin, 3, 3] and [W2_c1; W3_c1] [3·Cout, Cout, 3, 3].
+    private let stackX: Parameter
+    private let stackC1: Parameter
+    private var convX: Convolution?
+    private var convC1: Convolution?
+    private var convC2: Convolution?
     private let workspace = Workspace()
     /// GEMM width a group of images aims for (images × pixels).
     public var groupColumns = 256
+    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
+    public var allowsDirectKernel = true
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "IPixelDCL: bad configuration")
@@ -40,6 +51,8 @@ public final class IPixelDCL: Layer, FLOPCounting {
         w1 = Parameter(shape: [c, ci, 3, 3])
         w2 = Parameter(shape: [c, ci + c, 3, 3])
         w3 = Parameter(shape: [2 * c, ci + 2 * c, 3, 3])
+        stackX = Parameter(shape: [4 * c, ci, 3, 3])
+        stackC1 = Parameter(shape: [3 * c, c, 3, 3])
         generator.fillKaimingUniform(w1.value, fanIn: ci * 9)
         generator.fillKaimingUniform(w2.value, fanIn: (ci + c) * 9)
         generator.fillKaimingUniform(w3.value, fanIn: (ci + 2 * c) * 9)
@@ -51,12 +64,26 @@ public final class IPixelDCL: Layer, FLOPCounting {
         let px = Double(inputShape[0] * inputShape[2] * inputShape[3])
         let ci = Double(inputChannels), c = Double(outputChannels)
         let f = 2 * px * 9 * (ci * c + (ci + c) * c + (ci + 2 * c) * 2 * c)
-        // Backward: dW for every conv, dX for every conv but the x rows when no input gradient.
-        let xRows = 2 * px * 9 * ci * (c + c + 2 * c)
-        return LayerFLOPs(forward: f, backward: 2 * f - (computesInputGradient ? 0 : xRows))
+        // Backward: dW for every product, dX for all but the products with x when no input gradient.
+        let xPart = 2 * px * 9 * ci * (c + c + 2 * c)
+        return LayerFLOPs(forward: f, backward: 2 * f - (computesInputGradient ? 0 : xPart))
     }
 
-    /// Geometry of a 3×3 pad-1 convolution over `channels` channels of H×W.
+    /// Calls body(stacked, weight, ldw, rows, columns) for each block of the stacked kernels:
+    /// rows of `stacked` (row length `columns`) ↔ rows of a parameter slice (row stride ldw).
+    private func forEachStackBlock(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int,
+                                            KeyPath<Parameter, Tensor>) -> Void, tensor: KeyPath<Parameter, Tensor>) {
+        let ci = inputChannels, c = outputChannels
+        let kx = ci * 9, kc = c * 9, k2 = (ci + c) * 9, k3 = (ci + 2 * c) * 9
+        let sx = stackX[keyPath: tensor].pointer, sc = stackC1[keyPath: tensor].pointer
+        let p1 = w1[keyPath: tensor].pointer, p2 = w2[keyPath: tensor].pointer, p3 = w3[keyPath: tensor].pointer
+        body(sx, p1, kx, c, kx, tensor)                       // W1
+        body(sx + c * kx, p2, k2, c, kx, tensor)              // W2[:, :Cin]
+        body(sx + 2 * c * kx, p3, k3, 2 * c, kx, tensor)      // W3[:, :Cin]
+        body(sc, p2 + kx, k2, c, kc, tensor)                  // W2[:, Cin:]
+        body(sc + c * kc, p3 + kx, k3, 2 * c, kc, tensor)     // W3[:, Cin:Cin+C]
+    }
+
     private func geometry(_ channels: Int, _ h: Int, _ w: Int) -> ConvGeometry {
         ConvGeometry(channels: channels, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
     }
@@ -66,41 +93,49 @@ public final class IPixelDCL: Layer, FLOPCounting {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let (n, h, w) = expectImages(x, channels: inputChannels, "IPixelDCL")
         let ci = inputChannels, c = outputChannels, px = h * w
-        let gx = geometry(ci, h, w), gc = geometry(c, h, w)
-        let k1 = gx.patchSize, k2 = k1 + gc.patchSize, k3 = k2 + gc.patchSize
         let out = reuse(output, shape: [n, c, 2 * h, 2 * w])
-        let c1Store = reuse(self.c1Store, shape: [n, c, h, w]), c2Store = reuse(self.c2Store, shape: [n, c, h, w])
+        let pStore = reuse(self.pStore, shape: [n, 4 * c, h, w])
         output = out
-        self.c1Store = c1Store
-        self.c2Store = c2Store
+        self.pStore = pStore
         input = x
-        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: groupColumns)
+        // Stack the kernels that read x and c1.
+        forEachStackBlock({ stacked, weight, ldw, rows, cols, _ in
+            for r in 0..<rows { (stacked + r * cols).update(from: weight + r * ldw, count: cols) }
+        }, tensor: \.value)
+        let convX = Convolution.reuse(self.convX, geometry: geometry(ci, h, w), outputChannels: 4 * c,
+                                      allowDirect: allowsDirectKernel)
+        let convC1 = Convolution.reuse(self.convC1, geometry: geometry(c, h, w), outputChannels: 3 * c,
+                                       allowDirect: allowsDirectKernel)
+        let convC2 = Convolution.reuse(self.convC2, geometry: geometry(c, h, w), outputChannels: 2 * c,
+                                       allowDirect: allowsDirectKernel)
+        (self.convX, self.convC1, self.convC2) = (convX, convC1, convC2)
+        convX.setWeights(stackX.value.pointer)
+        convC1.setWeights(stackC1.value.pointer)
+        convC2.setWeights(w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9)
+        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: convX.usesDirectKernel ? 1 : groupColumns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
-        let w1 = w1.value.pointer, w2 = w2.value.pointer, w3 = w3.value.pointer
         let xs = Planes.nchw(x.pointer, channels: ci, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
         plan.run { worker in
             let scratch = workspace.scratch(worker)
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * px, first = group.lowerBound
-                let column = scratch.buffer(0, count: k3 * cols)     // rows: x | c1 | c2
-                let c3 = scratch.buffer(1, count: 2 * c * cols)      // [c4; c5]
-                let c1 = c1Store.pointer + first * c * px, c2 = c2Store.pointer + first * c * px
-                ConvKernel.unfold(gx, source: xs.starting(at: first), count: count, column: column)
-                sgemm(m: c, n: cols, k: k1, a: w1, lda: k1, b: column, ldb: cols, c: c1, ldc: cols)
-                ConvKernel.unfold(gc, source: .grouped(c1, count: count, pixels: px), count: count,
-                                  column: column + k1 * cols)
-                sgemm(m: c, n: cols, k: k2, a: w2, lda: k2, b: column, ldb: cols, c: c2, ldc: cols)
-                ConvKernel.unfold(gc, source: .grouped(c2, count: count, pixels: px), count: count,
-                                  column: column + k2 * cols)
-                sgemm(m: 2 * c, n: cols, k: k3, a: w3, lda: k3, b: column, ldb: cols, c: c3, ldc: cols)
+                let work = scratch.buffer(0, count: max(convX.scratchCount(images: count),
+                                                        convC1.scratchCount(images: count)))
+                let p = pStore.pointer + first * 4 * c * px      // [c1; c2; c4; c5], each [C, cols]
+                let c1 = p, c2 = p + c * cols
+                convX.forward(source: xs.starting(at: first), count: count, output: p, ldo: cols, scratch: work)
+                convC1.forward(source: .grouped(c1, count: count, pixels: px), count: count, output: c2, ldo: cols,
+                               accumulate: true, scratch: work)
+                convC2.forward(source: .grouped(c2, count: count, pixels: px), count: count, output: p + 2 * c * cols,
+                               ldo: cols, accumulate: true, scratch: work)
                 for img in 0..<count {
-                    func map(_ p: UnsafeMutablePointer<Float>) -> PhaseMap {
-                        PhaseMap(base: p + img * px, channelStride: cols, rowStride: w)
+                    func map(_ rows: Int) -> PhaseMap {
+                        PhaseMap(base: p + rows * c * cols + img * px, channelStride: cols, rowStride: w)
                     }
-                    interleave(channels: c, height: h, width: w, p00: map(c1), p01: map(c3 + c * cols),
-                               p10: map(c3), p11: map(c2), into: outs.image(first + img))
+                    interleave(channels: c, height: h, width: w, p00: map(0), p01: map(3), p10: map(2), p11: map(1),
+                               into: outs.image(first + img))
                 }
             }
         }
@@ -110,76 +145,66 @@ public final class IPixelDCL: Layer, FLOPCounting {
     // MARK: backward  dout → dx; dW1, dW2, dW3 accumulated
 
     public func backward(_ dout: Tensor) -> Tensor {
-        guard let x = input, let plan, let out = output, let c1Store, let c2Store else {
+        guard let x = input, let plan, let out = output, let pStore, let convX, let convC1, let convC2 else {
             preconditionFailure("IPixelDCL.backward before forward")
         }
         precondition(dout.shape == out.shape, "IPixelDCL.backward: gradient \(dout.shape) for output \(out.shape)")
         let (h, w) = (x.shape[2], x.shape[3])
         let ci = inputChannels, c = outputChannels, px = h * w
-        let gx = geometry(ci, h, w), gc = geometry(c, h, w)
-        let k1 = gx.patchSize, k2 = k1 + gc.patchSize, k3 = k2 + gc.patchSize
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         let wantsInput = computesInputGradient
         if wantsInput { dx.zero() }
-        let params = [w1, w2, w3], workers = plan.workerRanges.count
+        stackX.gradient.zero()
+        stackC1.gradient.zero()
+        let params = [stackX, stackC1, w3], workers = plan.workerRanges.count
         workspace.beginAccumulation(params, workers: workers)
-        let w1 = w1.value.pointer, w2 = w2.value.pointer, w3 = w3.value.pointer
+        convX.setWeights(stackX.value.pointer, backward: true)
+        convC1.setWeights(stackC1.value.pointer, backward: true)
+        convC2.setWeights(w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9, backward: true)
         let xs = Planes.nchw(x.pointer, channels: ci, pixels: px)
         let dxs = Planes.nchw(dx.pointer, channels: ci, pixels: px)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
         plan.run { worker in
             let scratch = workspace.scratch(worker)
-            let dw1 = workspace.accumulator(params, 0, worker: worker)
-            let dw2 = workspace.accumulator(params, 1, worker: worker)
-            let dw3 = workspace.accumulator(params, 2, worker: worker)
+            let dStackX = workspace.accumulator(params, 0, worker: worker)
+            let dStackC1 = workspace.accumulator(params, 1, worker: worker)
+            let dW3c2 = workspace.accumulator(params, 2, worker: worker) + (ci + c) * 9
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * px, first = group.lowerBound
-                let column = scratch.buffer(0, count: k3 * cols)
-                let dcolumn = scratch.buffer(1, count: k3 * cols)
-                let dc3 = scratch.buffer(2, count: 2 * c * cols)
-                let dc1 = scratch.buffer(3, count: c * cols), dc2 = scratch.buffer(4, count: c * cols)
-                let c1 = c1Store.pointer + first * c * px, c2 = c2Store.pointer + first * c * px
+                let work = scratch.buffer(0, count: max(convX.scratchCount(images: count),
+                                                        convC1.scratchCount(images: count)))
+                let dp = scratch.buffer(1, count: 4 * c * cols)   // d[c1; c2; c4; c5]
+                let p = pStore.pointer + first * 4 * c * px
                 for img in 0..<count {
-                    func map(_ p: UnsafeMutablePointer<Float>) -> PhaseMap {
-                        PhaseMap(base: p + img * px, channelStride: cols, rowStride: w)
+                    func map(_ rows: Int) -> PhaseMap {
+                        PhaseMap(base: dp + rows * c * cols + img * px, channelStride: cols, rowStride: w)
                     }
                     deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
-                                 p00: map(dc1), p01: map(dc3 + c * cols), p10: map(dc3), p11: map(dc2))
+                                 p00: map(0), p01: map(3), p10: map(2), p11: map(1))
                 }
-                // The column matrix of [x, c1, c2], as in forward.
-                ConvKernel.unfold(gx, source: xs.starting(at: first), count: count, column: column)
-                ConvKernel.unfold(gc, source: .grouped(c1, count: count, pixels: px), count: count,
-                                  column: column + k1 * cols)
-                ConvKernel.unfold(gc, source: .grouped(c2, count: count, pixels: px), count: count,
-                                  column: column + k2 * cols)
-                // c3 = W3 · col[0..<k3]
-                sgemm(transposeB: true, m: 2 * c, n: k3, k: cols, a: dc3, lda: cols, b: column, ldb: cols,
-                      beta: 1, c: dw3, ldc: k3)
-                // Column-gradient rows of x (0..<k1) are needed only for dx.
-                let lo = wantsInput ? 0 : k1
-                sgemm(transposeA: true, m: k3 - lo, n: cols, k: 2 * c, a: w3 + lo, lda: k3, b: dc3, ldb: cols,
-                      c: dcolumn + lo * cols, ldc: cols)
-                ConvKernel.fold(gc, column: dcolumn + k2 * cols, count: count,
-                                destination: .grouped(dc2, count: count, pixels: px))
-                // c2 = W2 · col[0..<k2]
-                sgemm(transposeB: true, m: c, n: k2, k: cols, a: dc2, lda: cols, b: column, ldb: cols,
-                      beta: 1, c: dw2, ldc: k2)
-                sgemm(transposeA: true, m: k2 - lo, n: cols, k: c, a: w2 + lo, lda: k2, b: dc2, ldb: cols,
-                      beta: 1, c: dcolumn + lo * cols, ldc: cols)
-                ConvKernel.fold(gc, column: dcolumn + k1 * cols, count: count,
-                                destination: .grouped(dc1, count: count, pixels: px))
-                // c1 = W1 · col[0..<k1]
-                sgemm(transposeB: true, m: c, n: k1, k: cols, a: dc1, lda: cols, b: column, ldb: cols,
-                      beta: 1, c: dw1, ldc: k1)
-                if wantsInput {
-                    sgemm(transposeA: true, m: k1, n: cols, k: c, a: w1, lda: k1, b: dc1, ldb: cols,
-                          beta: 1, c: dcolumn, ldc: cols)
-                    ConvKernel.fold(gx, column: dcolumn, count: count, destination: dxs.starting(at: first))
-                }
+                // c3 += conv(c2; W3_c2):  dW3_c2 += dc3 ⋆ c2,  dc2 += W3_c2ᵀ ⋆ dc3
+                convC2.backward(source: .grouped(p + c * cols, count: count, pixels: px), count: count,
+                                outputGradient: dp + 2 * c * cols, lddy: cols, weightGradient: dW3c2,
+                                inputGradient: .grouped(dp + c * cols, count: count, pixels: px), scratch: work)
+                // [c2; c3] += conv(c1; [W2_c1; W3_c1]):  dc1 += ᵀ ⋆ [dc2; dc3]
+                convC1.backward(source: .grouped(p, count: count, pixels: px), count: count,
+                                outputGradient: dp + c * cols, lddy: cols, weightGradient: dStackC1,
+                                inputGradient: .grouped(dp, count: count, pixels: px), scratch: work)
+                // [c1; c2; c3] = conv(x; [W1; W2ₓ; W3ₓ]) + …
+                convX.backward(source: xs.starting(at: first), count: count, outputGradient: dp, lddy: cols,
+                               weightGradient: dStackX, inputGradient: wantsInput ? dxs.starting(at: first) : nil,
+                               scratch: work)
             }
         }
         workspace.reduce(params, workers: workers)
+        // Split the stacked kernels' gradients back onto W1, W2, W3.
+        forEachStackBlock({ stacked, weight, ldw, rows, cols, _ in
+            for r in 0..<rows {
+                let d = weight + r * ldw, s = stacked + r * cols
+                for i in 0..<cols { d[i] += s[i] }
+            }
+        }, tensor: \.gradient)
         return dx
     }
 }

@@ -73,6 +73,11 @@ public struct ConvGeometry: Equatable, Sendable {
     /// Rows of the column matrix: one per (channel, ky, kx).
     public var patchSize: Int { channels * kernelHeight * kernelWidth }
 
+    /// A stride-1 convolution whose output has the input's size (2p = k − 1, e.g. 3×3 pad 1):
+    /// each column-matrix row is then the input plane shifted by (ky − p, kx − p) in the flat
+    /// index, which `im2col`/`col2im` copy as one contiguous run per row instead of per pixel row.
+    public var isSame: Bool { stride == 1 && outputHeight == height && outputWidth == width }
+
     /// Output positions x (along one axis of length `outputLength`) whose input index
     /// x·s − p + k falls inside [0, inputLength).
     @inline(__always)
@@ -91,6 +96,10 @@ public struct ConvGeometry: Equatable, Sendable {
 /// several images can sit side by side in one matrix (ldc = g·P, image b at column + b·P).
 public func im2col(_ g: ConvGeometry, source: UnsafePointer<Float>, channelStride: Int,
                    column: UnsafeMutablePointer<Float>, ldc: Int) {
+    if g.isSame {
+        im2colSame(g, source: source, channelStride: channelStride, column: column, ldc: ldc)
+        return
+    }
     let oh = g.outputHeight, ow = g.outputWidth, s = g.stride, p = g.padding
     for c in 0..<g.channels {
         let plane = source + c * channelStride
@@ -125,6 +134,10 @@ public func im2col(_ g: ConvGeometry, source: UnsafePointer<Float>, channelStrid
 /// first, ⟨im2col(x), col⟩ = ⟨x, col2im(col)⟩.
 public func col2im(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
                    destination: UnsafeMutablePointer<Float>, channelStride: Int) {
+    if g.isSame {
+        col2imSame(g, column: column, ldc: ldc, destination: destination, channelStride: channelStride)
+        return
+    }
     let oh = g.outputHeight, ow = g.outputWidth, s = g.stride, p = g.padding
     for c in 0..<g.channels {
         let plane = destination + c * channelStride
@@ -145,4 +158,145 @@ public func col2im(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
             }
         }
     }
+}
+
+// MARK: "same" convolutions: flat shifted vector copies
+
+/// im2col for `isSame` geometries. Row (c, ky, kx) is plane c read at flat offset
+/// (ky − p)·W + (kx − p). The plane is first copied into a buffer with W·p + p zeros on both
+/// sides, so a shift by whole rows reads zeros past the top and bottom; the lanes whose column
+/// x + kx − p falls outside [0, W) (read from the neighbouring row) are then blended to zero.
+/// Everything moves in 16-float vectors: small maps (4×4, 8×8) cost a few instructions a row.
+func im2colSame(_ g: ConvGeometry, source: UnsafePointer<Float>, channelStride: Int,
+                column: UnsafeMutablePointer<Float>, ldc: Int) {
+    let w = g.width, px = g.height * g.width, p = g.padding
+    let margin = p * w + p, padded = px + 2 * margin + 16
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: padded + g.kernelWidth * px) { scratch in
+        let tmp = scratch.baseAddress!, keep = tmp + padded   // keep[kx · px + i]: 1 where column valid
+        fillZero(tmp, padded)
+        fillColumnMasks(keep, g)
+        for c in 0..<g.channels {
+            copyFloats(tmp + margin, source + c * channelStride, px)
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth {
+                    let dst = column + ((c * g.kernelHeight + ky) * g.kernelWidth + kx) * ldc
+                    let src = tmp + margin + (ky - p) * w + (kx - p)
+                    if kx == p {
+                        copyFloats(dst, src, px)
+                    } else {
+                        maskedCopy(dst, src, keep + kx * px, px)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im for `isSame` geometries, the adjoint of `im2colSame`: for each channel the nine
+/// masked rows are added, shifted, into a zero-margined buffer (masked lanes add 0 to a
+/// neighbour or a margin), whose middle is then added onto the destination plane.
+func col2imSame(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
+                destination: UnsafeMutablePointer<Float>, channelStride: Int) {
+    let w = g.width, px = g.height * g.width, p = g.padding
+    let margin = p * w + p, padded = px + 2 * margin + 16
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: padded + g.kernelWidth * px) { scratch in
+        let tmp = scratch.baseAddress!, keep = tmp + padded
+        fillColumnMasks(keep, g)
+        for c in 0..<g.channels {
+            fillZero(tmp, padded)
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth {
+                    let src = column + ((c * g.kernelHeight + ky) * g.kernelWidth + kx) * ldc
+                    let dst = tmp + margin + (ky - p) * w + (kx - p)
+                    if kx == p {
+                        addFloats(dst, src, px)
+                    } else {
+                        maskedAdd(dst, src, keep + kx * px, px)
+                    }
+                }
+            }
+            addFloats(destination + c * channelStride, tmp + margin, px)
+        }
+    }
+}
+
+/// keep[kx · P + y·W + x] = 1 if column x + kx − p lies inside [0, W), else 0.
+@inline(__always)
+private func fillColumnMasks(_ keep: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let w = g.width, px = g.height * g.width
+    for kx in 0..<g.kernelWidth {
+        let m = keep + kx * px, dx = kx - g.padding
+        for i in 0..<px {
+            let x = i % w + dx
+            m[i] = (x >= 0 && x < w) ? 1 : 0
+        }
+    }
+}
+
+/// dst[i] = keep[i] != 0 ? src[i] : 0 (a blend, so NaN or inf in dropped lanes stay dropped).
+@inline(__always)
+func maskedCopy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ keep: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src), k = UnsafeRawPointer(keep)
+    while i + 16 <= n {
+        let v = s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        let m = k.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        d.storeBytes(of: v.replacing(with: 0, where: m .== 0), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = keep[i] != 0 ? src[i] : 0; i += 1 }
+}
+
+/// dst[i] += keep[i] != 0 ? src[i] : 0.
+@inline(__always)
+func maskedAdd(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ keep: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src), k = UnsafeRawPointer(keep)
+    while i + 16 <= n {
+        let v = s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        let m = k.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) + v.replacing(with: 0, where: m .== 0)
+        d.storeBytes(of: sum, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { if keep[i] != 0 { dst[i] += src[i] }; i += 1 }
+}
+
+/// dst[0..<n] = src[0..<n] with 16-wide vector moves (short runs: no memmove call).
+@inline(__always)
+func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    while i + 16 <= n {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), toByteOffset: 4 * i,
+                     as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = src[i]; i += 1 }
+}
+
+/// dst[0..<n] += src[0..<n] with 16-wide vectors.
+@inline(__always)
+func addFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    while i + 16 <= n {
+        let v = d.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            + s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        d.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] += src[i]; i += 1 }
+}
+
+/// dst[0..<n] = 0 with 16-wide vector stores.
+@inline(__always)
+func fillZero(_ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let d = UnsafeMutableRawPointer(dst)
+    while i + 16 <= n {
+        d.storeBytes(of: SIMD16<Float>(), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = 0; i += 1 }
 }

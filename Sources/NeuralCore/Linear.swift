@@ -1,5 +1,3 @@
-import CBLAS
-
 /// Fully connected layer: `y = x·Wᵀ + b`, PyTorch's `nn.Linear`.
 ///
 /// Shapes: input [N, inFeatures] — or any [N, …] whose trailing dimensions multiply to
@@ -9,7 +7,7 @@ import CBLAS
 ///
 /// Forward and backward are one SGEMM each (plus one for the weight gradient):
 /// `y = x Wᵀ`, `dx = dy W`, `dW += dyᵀ x`, `db += Σₙ dy`.
-public final class Linear: Layer {
+public final class Linear: Layer, FLOPCounting {
     public let inFeatures: Int
     public let outFeatures: Int
     public let weight: Parameter
@@ -26,12 +24,16 @@ public final class Linear: Layer {
         self.outFeatures = outFeatures
         weight = Parameter(shape: [outFeatures, inFeatures])
         bias = Parameter(shape: [outFeatures])
-        let bound = 1 / Float(inFeatures).squareRoot()
-        generator.fillUniform(weight.value, bound: bound)
-        generator.fillUniform(bias.value, bound: bound)
+        generator.fillKaimingUniform(weight.value, fanIn: inFeatures)
+        generator.fillKaimingUniform(bias.value, fanIn: inFeatures)
     }
 
     public var parameters: [(name: String, parameter: Parameter)] { [("weight", weight), ("bias", bias)] }
+
+    public func flops(inputShape: [Int]) -> LayerFLOPs {
+        let f = 2 * Double(inputShape[0] * inFeatures * outFeatures)
+        return LayerFLOPs(forward: f, backward: computesInputGradient ? 2 * f : f)
+    }
 
     /// x [N, in] → y [N, out] = x·Wᵀ + b.
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
@@ -43,10 +45,9 @@ public final class Linear: Layer {
         output = y
         // Broadcast the bias into y, then y += x·Wᵀ (beta = 1).
         for row in 0..<n { (y.pointer + row * outFeatures).update(from: bias.value.pointer, count: outFeatures) }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                    Int32(n), Int32(outFeatures), Int32(inFeatures),
-                    1, input.pointer, Int32(inFeatures), weight.value.pointer, Int32(inFeatures),
-                    1, y.pointer, Int32(outFeatures))
+        sgemm(transposeB: true, m: n, n: outFeatures, k: inFeatures,
+              a: input.pointer, lda: inFeatures, b: weight.value.pointer, ldb: inFeatures,
+              beta: 1, c: y.pointer, ldc: outFeatures)
         return y
     }
 
@@ -56,10 +57,9 @@ public final class Linear: Layer {
         let n = x.shape[0]
         precondition(outputGradient.count == n * outFeatures, "Linear.backward: gradient \(outputGradient.shape)")
         let dy = outputGradient.pointer
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                    Int32(outFeatures), Int32(inFeatures), Int32(n),
-                    1, dy, Int32(outFeatures), x.pointer, Int32(inFeatures),
-                    1, weight.gradient.pointer, Int32(inFeatures))
+        sgemm(transposeA: true, m: outFeatures, n: inFeatures, k: n,
+              a: dy, lda: outFeatures, b: x.pointer, ldb: inFeatures,
+              beta: 1, c: weight.gradient.pointer, ldc: inFeatures)
         let db = bias.gradient.pointer
         for row in 0..<n {
             let r = dy + row * outFeatures
@@ -68,10 +68,9 @@ public final class Linear: Layer {
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         if computesInputGradient {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                        Int32(n), Int32(inFeatures), Int32(outFeatures),
-                        1, dy, Int32(outFeatures), weight.value.pointer, Int32(inFeatures),
-                        0, dx.pointer, Int32(inFeatures))
+            sgemm(m: n, n: inFeatures, k: outFeatures,
+                  a: dy, lda: outFeatures, b: weight.value.pointer, ldb: inFeatures,
+                  c: dx.pointer, ldc: inFeatures)
         }
         return dx
     }

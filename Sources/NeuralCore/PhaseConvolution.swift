@@ -22,9 +22,12 @@ final class PhaseConvolution {
     private var output: Tensor?
     private var inputGradient: Tensor?
     private var plan: BatchPlan?
+    private var convolution: Convolution?
     private let workspace = Workspace()
     /// GEMM width a group of images aims for (images × grid pixels).
     var groupColumns = 256
+    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
+    var allowsDirectKernel = true
 
     init(inputChannels: Int, outputChannels: Int, kernel: Int, shift: Int) {
         self.inputChannels = inputChannels
@@ -59,20 +62,21 @@ final class PhaseConvolution {
         let out = reuse(output, shape: [n, c, 2 * h, 2 * w])
         output = out
         input = x
-        let plan = BatchPlan(batch: n, pixelsPerImage: pg, columns: groupColumns)
+        let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
+        convolution = conv
+        conv.setWeights(phaseWeight.value.pointer)
+        let plan = BatchPlan(batch: n, pixelsPerImage: pg, columns: conv.usesDirectKernel ? 1 : groupColumns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
-        let weight = phaseWeight.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * h * w)
         plan.run { worker in
             let scratch = workspace.scratch(worker)
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * pg
-                let column = scratch.buffer(0, count: g.patchSize * cols)
+                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
                 let y = scratch.buffer(1, count: m * cols)
-                ConvKernel.forward(g, weight: weight, outputChannels: m, source: xs.starting(at: group.lowerBound),
-                                   count: count, column: column, output: y, ldo: cols)
+                conv.forward(source: xs.starting(at: group.lowerBound), count: count, output: y, ldo: cols, scratch: work)
                 for b in 0..<count {
                     let (p00, p01, p10, p11) = phases(y, n: cols, image: b, gridPixels: pg, gridWidth: wg)
                     interleave(channels: c, height: h, width: w, p00: p00, p01: p01, p10: p10, p11: p11,
@@ -86,7 +90,9 @@ final class PhaseConvolution {
     // MARK: backward  dout [N, Cout, 2H, 2W] → dx; phaseWeight.gradient += dY · colᵀ
 
     func backward(_ dout: Tensor, computesInputGradient: Bool) -> Tensor {
-        guard let x = input, let plan, let out = output else { preconditionFailure("backward before forward") }
+        guard let x = input, let plan, let out = output, let conv = convolution else {
+            preconditionFailure("backward before forward")
+        }
         precondition(dout.shape == out.shape, "up-sampling backward: gradient \(dout.shape) for output \(out.shape)")
         let (h, w) = (x.shape[2], x.shape[3])
         let g = geometry(height: h, width: w)
@@ -96,7 +102,7 @@ final class PhaseConvolution {
         if computesInputGradient { dx.zero() }
         let params = [phaseWeight], workers = plan.workerRanges.count
         workspace.beginAccumulation(params, workers: workers)
-        let weight = phaseWeight.value.pointer
+        conv.setWeights(phaseWeight.value.pointer, backward: true)
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: h * w)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * h * w)
@@ -105,7 +111,7 @@ final class PhaseConvolution {
             let dw = workspace.accumulator(params, 0, worker: worker)
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * pg
-                let column = scratch.buffer(0, count: g.patchSize * cols)
+                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
                 let dy = scratch.buffer(1, count: m * cols)
                 // Grid positions no phase reads get no gradient.
                 if shift != 0 { dy.update(repeating: 0, count: m * cols) }
@@ -114,10 +120,10 @@ final class PhaseConvolution {
                     deinterleave(channels: c, height: h, width: w, from: douts.image(group.lowerBound + b),
                                  p00: p00, p01: p01, p10: p10, p11: p11)
                 }
-                ConvKernel.backward(g, weight: weight, outputChannels: m, source: xs.starting(at: group.lowerBound),
-                                    count: count, outputGradient: dy, lddy: cols, weightGradient: dw,
-                                    inputGradient: computesInputGradient ? dxs.starting(at: group.lowerBound) : nil,
-                                    column: column)
+                conv.backward(source: xs.starting(at: group.lowerBound), count: count, outputGradient: dy, lddy: cols,
+                              weightGradient: dw,
+                              inputGradient: computesInputGradient ? dxs.starting(at: group.lowerBound) : nil,
+                              scratch: work)
             }
         }
         workspace.reduce(params, workers: workers)

@@ -31,9 +31,13 @@ public final class PixelDCL: Layer, FLOPCounting {
     private var aStore: Tensor?
     private var bStore: Tensor?
     private var plan: BatchPlan?
+    private var conv0: Convolution?           // a = conv(x; W0)
+    private var conv1: Convolution?           // b = conv(a; W1)
     private let workspace = Workspace()
     /// GEMM width a group of images aims for (images × pixels).
     public var groupColumns = 256
+    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
+    public var allowsDirectKernel = true
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "PixelDCL: bad configuration")
@@ -74,25 +78,29 @@ public final class PixelDCL: Layer, FLOPCounting {
         self.aStore = aStore
         self.bStore = bStore
         input = x
-        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: groupColumns)
+        let conv0 = Convolution.reuse(self.conv0, geometry: g0, outputChannels: c, allowDirect: allowsDirectKernel)
+        let conv1 = Convolution.reuse(self.conv1, geometry: g1, outputChannels: c, allowDirect: allowsDirectKernel)
+        self.conv0 = conv0
+        self.conv1 = conv1
+        conv0.setWeights(w0.value.pointer)
+        conv1.setWeights(w1.value.pointer)
+        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: conv0.usesDirectKernel ? 1 : groupColumns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
-        let w0 = w0.value.pointer, w1 = w1.value.pointer, w2 = w2.value.pointer
+        let w2 = w2.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
-        let kmax = max(g0.patchSize, g1.patchSize)
         plan.run { worker in
             let scratch = workspace.scratch(worker)
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * px, first = group.lowerBound
-                let column = scratch.buffer(0, count: kmax * cols)
+                let work = scratch.buffer(0, count: max(conv0.scratchCount(images: count), conv1.scratchCount(images: count)))
                 let taps = scratch.buffer(1, count: 8 * c * cols)   // [T_a; T_b], each [4·Cout, cols]
                 let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
-                // a [C, cols] = W0 · im2col(x);  b = W1 · im2col(a)
-                ConvKernel.forward(g0, weight: w0, outputChannels: c, source: xs.starting(at: first), count: count,
-                                   column: column, output: a, ldo: cols)
-                ConvKernel.forward(g1, weight: w1, outputChannels: c, source: .grouped(a, count: count, pixels: px),
-                                   count: count, column: column, output: b, ldo: cols)
+                // a [C, cols] = conv(x; W0);  b = conv(a; W1)
+                conv0.forward(source: xs.starting(at: first), count: count, output: a, ldo: cols, scratch: work)
+                conv1.forward(source: .grouped(a, count: count, pixels: px), count: count, output: b, ldo: cols,
+                              scratch: work)
                 // T_a = [Wup; Wdown; Wleft; Wright] · a,  T_b likewise: every tap product at once.
                 sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: a, ldb: cols, c: taps, ldc: cols)
                 sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: b, ldb: cols, c: taps + 4 * c * cols, ldc: cols)
@@ -156,12 +164,11 @@ public final class PixelDCL: Layer, FLOPCounting {
     // MARK: backward  dout → dx; dW0, dW1, dW2 accumulated
 
     public func backward(_ dout: Tensor) -> Tensor {
-        guard let x = input, let plan, let out = output, let aStore, let bStore else {
+        guard let x = input, let plan, let out = output, let aStore, let bStore, let conv0, let conv1 else {
             preconditionFailure("PixelDCL.backward before forward")
         }
         precondition(dout.shape == out.shape, "PixelDCL.backward: gradient \(dout.shape) for output \(out.shape)")
         let (h, w) = (x.shape[2], x.shape[3])
-        let (g0, g1) = geometries(height: h, width: w)
         let c = outputChannels, px = h * w
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
@@ -169,11 +176,12 @@ public final class PixelDCL: Layer, FLOPCounting {
         if wantsInput { dx.zero() }
         let params = [w0, w1, w2], workers = plan.workerRanges.count
         workspace.beginAccumulation(params, workers: workers)
-        let w0 = w0.value.pointer, w1 = w1.value.pointer, w2 = w2.value.pointer
+        conv0.setWeights(w0.value.pointer, backward: true)
+        conv1.setWeights(w1.value.pointer, backward: true)
+        let w2 = w2.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: px)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
-        let kmax = max(g0.patchSize, g1.patchSize)
         plan.run { worker in
             let scratch = workspace.scratch(worker)
             let dw0 = workspace.accumulator(params, 0, worker: worker)
@@ -181,7 +189,7 @@ public final class PixelDCL: Layer, FLOPCounting {
             let dw2 = workspace.accumulator(params, 2, worker: worker)
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * px, first = group.lowerBound
-                let column = scratch.buffer(0, count: kmax * cols)
+                let work = scratch.buffer(0, count: max(conv0.scratchCount(images: count), conv1.scratchCount(images: count)))
                 let taps = scratch.buffer(1, count: 8 * c * cols)   // tap-map gradients [G_a; G_b]
                 let da = scratch.buffer(2, count: c * cols), db = scratch.buffer(3, count: c * cols)
                 let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
@@ -203,14 +211,14 @@ public final class PixelDCL: Layer, FLOPCounting {
                       beta: 1, c: da, ldc: cols)
                 sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps + 4 * c * cols, ldb: cols,
                       beta: 1, c: db, ldc: cols)
-                // b = conv(a; W1):  dW1 += db · im2col(a)ᵀ,  da += col2im(W1ᵀ · db)
-                ConvKernel.backward(g1, weight: w1, outputChannels: c, source: .grouped(a, count: count, pixels: px),
-                                    count: count, outputGradient: db, lddy: cols, weightGradient: dw1,
-                                    inputGradient: .grouped(da, count: count, pixels: px), column: column)
-                // a = conv(x; W0):  dW0 += da · im2col(x)ᵀ,  dx += col2im(W0ᵀ · da)
-                ConvKernel.backward(g0, weight: w0, outputChannels: c, source: xs.starting(at: first), count: count,
-                                    outputGradient: da, lddy: cols, weightGradient: dw0,
-                                    inputGradient: wantsInput ? dxs.starting(at: first) : nil, column: column)
+                // b = conv(a; W1):  dW1 += db ⋆ a,  da += W1ᵀ ⋆ db
+                conv1.backward(source: .grouped(a, count: count, pixels: px), count: count, outputGradient: db,
+                               lddy: cols, weightGradient: dw1, inputGradient: .grouped(da, count: count, pixels: px),
+                               scratch: work)
+                // a = conv(x; W0):  dW0 += da ⋆ x,  dx += W0ᵀ ⋆ da
+                conv0.backward(source: xs.starting(at: first), count: count, outputGradient: da, lddy: cols,
+                               weightGradient: dw0, inputGradient: wantsInput ? dxs.starting(at: first) : nil,
+                               scratch: work)
             }
         }
         workspace.reduce(params, workers: workers)

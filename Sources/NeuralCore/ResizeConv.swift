@@ -21,6 +21,11 @@ public final class ResizeConv: Layer, FLOPCounting {
         get { phase.groupColumns }
         set { phase.groupColumns = newValue }
     }
+    /// Whether the direct 3×3 kernels may run in the phase convolution (false: im2col + SGEMM).
+    public var allowsDirectKernel: Bool {
+        get { phase.allowsDirectKernel }
+        set { phase.allowsDirectKernel = newValue }
+    }
     private let phase: PhaseConvolution
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {

@@ -27,6 +27,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up repetitions.")
     var warmup = 2
 
+    @Option(help: "Only layers whose name contains this text (e.g. pixeldcl, encoder, dcl.3).")
+    var filter: String?
+
+    @Option(help: ArgumentHelp("Images × pixels per SGEMM for the layers that batch images (tuning).", visibility: .hidden))
+    var groupColumns: Int?
+
+    @Flag(help: ArgumentHelp("Time with the thread CPU clock (use with --threads 1 on a busy machine).", visibility: .hidden))
+    var cpuTime = false
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -45,6 +54,9 @@ struct BenchCommand: ParsableCommand {
         options.batch = batch
         options.repeats = repeats
         options.warmup = warmup
+        options.filter = filter
+        options.groupColumns = groupColumns
+        options.threadCPUTime = cpuTime
         let report = LayerBench.run(options, log: json ? { printError($0) } : { print($0) })
         if json {
             try printJSON(report)

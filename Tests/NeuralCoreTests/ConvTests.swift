@@ -79,8 +79,10 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
     var n, cin, cout, h, w, k, s, p: Int
     var bias: Bool
     var groupColumns = 256
+    var direct = true
     var testDescription: String {
         "N\(n) \(cin)→\(cout) \(h)×\(w) k\(k) s\(s) p\(p)\(bias ? " bias" : "") group \(groupColumns)"
+            + (direct ? "" : " GEMM only")
     }
 }
 
@@ -91,6 +93,9 @@ let convCases = [
     ConvCase(n: 4, cin: 2, cout: 3, h: 5, w: 8, k: 2, s: 1, p: 0, bias: false),
     ConvCase(n: 3, cin: 3, cout: 2, h: 7, w: 7, k: 3, s: 2, p: 0, bias: true),
     ConvCase(n: 1, cin: 3, cout: 4, h: 17, w: 16, k: 3, s: 1, p: 1, bias: false),     // > 256 pixels
+    ConvCase(n: 3, cin: 4, cout: 3, h: 4, w: 32, k: 3, s: 1, p: 1, bias: true),       // direct kernel, M < 8
+    ConvCase(n: 2, cin: 9, cout: 10, h: 2, w: 16, k: 3, s: 1, p: 1, bias: false),     // direct, M = 8 + 2
+    ConvCase(n: 2, cin: 9, cout: 10, h: 2, w: 16, k: 3, s: 1, p: 1, bias: false, direct: false),
 ]
 
 @Test(arguments: convCases)
@@ -99,6 +104,7 @@ func conv2dMatchesReference(_ t: ConvCase) throws {
     let layer = Conv2d(inputChannels: t.cin, outputChannels: t.cout, kernelSize: t.k, stride: t.s, padding: t.p,
                        bias: t.bias, generator: &rng)
     layer.groupColumns = t.groupColumns
+    layer.allowsDirectKernel = t.direct
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 12)
     let (y, dx, dy) = forwardBackward(layer, x)
     let rx = RefTensor(x), rw = RefTensor(layer.weight.value)
@@ -216,4 +222,42 @@ func convAndTransposedConvAreAdjoint(_ kernel: (Int, Int, Int)) {
     _ = conv.backward(y)
     _ = tconv.backward(x)
     #expect(relativeMaxError(tconv.weight.gradient.array, conv.weight.gradient.array) < 1e-5)
+}
+
+// MARK: the two kernels of `Convolution`
+
+/// The direct 3×3 kernels and im2col + SGEMM agree, for a weight slice (ldw > C·9), with
+/// accumulation into the output and into the input gradient, and an output-channel count that
+/// leaves a partial block of 8.
+@Test(arguments: [(5, 11, 4, 16), (3, 8, 2, 32), (16, 3, 2, 64)])
+func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int)) {
+    let (c, m, h, w) = shape
+    let g = ConvGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
+    let direct = Convolution(geometry: g, outputChannels: m)
+    let gemm = Convolution(geometry: g, outputChannels: m, allowDirect: false)
+    #expect(direct.usesDirectKernel && !gemm.usesDirectKernel)
+    let count = 2, px = h * w, ldw = c * 9 + 5
+    let weight = Reference.randomTensor([m, ldw], seed: 91)
+    let x = Reference.randomTensor([count, c, h, w], seed: 92)
+    let dy = Reference.randomTensor([m, count * px], seed: 93)
+    let start = Reference.randomTensor([m, count * px], seed: 94)
+    var results: [[Float]] = []
+    for conv in [direct, gemm] {
+        conv.setWeights(weight.pointer, ldw: ldw)
+        let scratch = Tensor(shape: [conv.scratchCount(images: count)])
+        let y = Tensor(shape: start.shape, values: start.array)
+        conv.forward(source: .nchw(x.pointer, channels: c, pixels: px), count: count, output: y.pointer,
+                     ldo: count * px, accumulate: true, scratch: scratch.pointer)
+        conv.setWeights(weight.pointer, ldw: ldw, backward: true)
+        let dw = Tensor(shape: [m, ldw]), dx = Tensor(shape: x.shape)
+        dw.fill(1)
+        dx.fill(2)
+        conv.backward(source: .nchw(x.pointer, channels: c, pixels: px), count: count, outputGradient: dy.pointer,
+                      lddy: count * px, weightGradient: dw.pointer,
+                      inputGradient: .nchw(dx.pointer, channels: c, pixels: px), scratch: scratch.pointer)
+        results.append(y.array + dw.array + dx.array)
+        // Columns of the weight rows beyond the slice are never touched.
+        #expect((0..<m).allSatisfy { r in (c * 9..<ldw).allSatisfy { dw[r * ldw + $0] == 1 } })
+    }
+    #expect(relativeMaxError(results[0], results[1]) < 1e-5)
 }

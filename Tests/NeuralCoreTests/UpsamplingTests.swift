@@ -7,7 +7,8 @@ import TestSupport
 struct UpCase: CustomTestStringConvertible, Sendable {
     var n, cin, cout, h, w: Int
     var groupColumns = 256
-    var testDescription: String { "N\(n) \(cin)→\(cout) \(h)×\(w) group \(groupColumns)" }
+    var direct = true
+    var testDescription: String { "N\(n) \(cin)→\(cout) \(h)×\(w) group \(groupColumns)\(direct ? "" : " GEMM only")" }
 }
 
 let upCases = [
@@ -17,6 +18,9 @@ let upCases = [
     UpCase(n: 4, cin: 2, cout: 5, h: 4, w: 1),
     UpCase(n: 1, cin: 3, cout: 3, h: 1, w: 1),
     UpCase(n: 7, cin: 6, cout: 4, h: 4, w: 5, groupColumns: 40),
+    UpCase(n: 3, cin: 3, cout: 2, h: 4, w: 16),                 // direct 3×3 kernels (width 16)
+    UpCase(n: 2, cin: 2, cout: 3, h: 3, w: 32),
+    UpCase(n: 2, cin: 3, cout: 2, h: 4, w: 16, direct: false),  // the same through im2col + SGEMM
 ]
 
 // MARK: DCL structure
@@ -41,6 +45,21 @@ let upCases = [
     } }
 }
 
+@Test(arguments: upCases)
+func dclMatchesTransposedConvolution(_ t: UpCase) {
+    var rng = SeededGenerator(seed: 33)
+    let layer = ConvTranspose2d.dcl(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
+    layer.groupColumns = t.groupColumns
+    layer.allowsDirectKernel = t.direct
+    let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 34)
+    let (y, dx, dy) = forwardBackward(layer, x)
+    let (rx, rw) = (RefTensor(x), RefTensor(layer.weight.value))
+    #expect(error(y, Reference.convTranspose(rx, rw, stride: 2, padding: 2)) < tolerance)
+    let g = Reference.convTransposeBackward(rx, rw, RefTensor(dy), stride: 2, padding: 2)
+    #expect(error(dx, g.dx) < tolerance)
+    #expect(error(layer.weight.gradient, g.dw) < tolerance)
+}
+
 // MARK: PixelDCL
 
 @Test(arguments: upCases)
@@ -48,6 +67,7 @@ func pixelDCLMatchesLiteralForm(_ t: UpCase) {
     var rng = SeededGenerator(seed: 41)
     let layer = PixelDCL(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
     layer.groupColumns = t.groupColumns
+    layer.allowsDirectKernel = t.direct
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 42)
     let (y, dx, dy) = forwardBackward(layer, x)
     let (rx, w0, w1, w2) = (RefTensor(x), RefTensor(layer.w0.value), RefTensor(layer.w1.value), RefTensor(layer.w2.value))
@@ -106,6 +126,7 @@ func iPixelDCLMatchesLiteralForm(_ t: UpCase) {
     var rng = SeededGenerator(seed: 51)
     let layer = IPixelDCL(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
     layer.groupColumns = t.groupColumns
+    layer.allowsDirectKernel = t.direct
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 52)
     for wantsInput in [true, false] {
         layer.computesInputGradient = wantsInput
@@ -135,6 +156,7 @@ func resizeConvMatchesReference(_ t: UpCase) {
     var rng = SeededGenerator(seed: 61)
     let layer = ResizeConv(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
     layer.groupColumns = t.groupColumns
+    layer.allowsDirectKernel = t.direct
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 62)
     let (y, dx, dy) = forwardBackward(layer, x)
     let (rx, rw) = (RefTensor(x), RefTensor(layer.weight.value))

@@ -31,6 +31,13 @@ public enum LayerBench {
         public var repeats = 10
         public var warmup = 2
         public var seed: UInt64 = 0
+        /// Only layers whose name contains this text (nil: all).
+        public var filter: String?
+        /// Overrides the layers' GEMM group width (images × pixels per SGEMM), for tuning.
+        public var groupColumns: Int?
+        /// Time with the calling thread's CPU clock instead of the wall clock: robust to other
+        /// processes on a shared machine, meaningful only with one worker (which runs inline).
+        public var threadCPUTime = false
         public init() {}
     }
 
@@ -65,10 +72,11 @@ public enum LayerBench {
         var rng = SeededGenerator(seed: options.seed)
         let load0 = CPULoad.sample()
         let start = DispatchTime.now().uptimeNanoseconds
-        let sgemm = sgemmThroughput(size: 1024, repeats: 5)
+        let sgemm = sgemmThroughput(size: 1024, repeats: 5, threadCPUTime: options.threadCPUTime)
         log(String(format: "SGEMM 1024³ × %d workers: %.1f GFLOP/s", Threading.workers, sgemm))
         var layers: [LayerResult] = []
         var totals: [String: Totals] = [:]
+        func wanted(_ name: String) -> Bool { options.filter.map { name.contains($0) } ?? true }
         func record(_ result: LayerResult) {
             layers.append(result)
             log(padded(result.name, 14) + padded(result.shape, 38)
@@ -77,23 +85,25 @@ public enum LayerBench {
         }
         for kind in UpsamplerKind.allCases {
             var total = Totals(forward_ms: 0, backward_ms: 0)
-            for (i, (cin, cout, h)) in upShapes.enumerated() {
+            for (i, (cin, cout, h)) in upShapes.enumerated() where wanted("\(kind.rawValue).\(i)") {
                 let layer = kind.makeLayer(inputChannels: cin, outputChannels: cout, generator: &rng)
                 let r = time(layer, name: "\(kind.rawValue).\(i)", input: [options.batch, cin, h, h], options, &rng)
                 total.forward_ms += r.forward_ms
                 total.backward_ms += r.backward_ms
                 record(r)
             }
-            totals[kind.rawValue] = total
+            if total.forward_ms > 0 { totals[kind.rawValue] = total }
         }
-        for (i, (cin, cout, h)) in encoderShapes.enumerated() {
+        for (i, (cin, cout, h)) in encoderShapes.enumerated() where wanted("encoder.\(i)") {
             let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 4, stride: 2, padding: 1,
                               bias: false, generator: &rng)
             conv.computesInputGradient = i > 0   // the first layer has no one to pass dx to
             record(time(conv, name: "encoder.\(i)", input: [options.batch, cin, h, h], options, &rng))
         }
-        let final = Conv2d(inputChannels: 32, outputChannels: 3, kernelSize: 3, padding: 1, bias: true, generator: &rng)
-        record(time(final, name: "final", input: [options.batch, 32, 64, 64], options, &rng))
+        if wanted("final") {
+            let final = Conv2d(inputChannels: 32, outputChannels: 3, kernelSize: 3, padding: 1, bias: true, generator: &rng)
+            record(time(final, name: "final", input: [options.batch, 32, 64, 64], options, &rng))
+        }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Report(batch: options.batch, threads: Threading.workers, repeats: options.repeats, sgemm_gflops: sgemm,
                       upsamplers: totals, layers: layers, other_load: CPULoad.others(since: load0, seconds: seconds))
@@ -102,6 +112,16 @@ public enum LayerBench {
     /// Median forward and backward times of `layer` on a random input of shape `input`.
     static func time(_ layer: Layer & FLOPCounting, name: String, input: [Int], _ options: Options,
                      _ rng: inout SeededGenerator) -> LayerResult {
+        if let columns = options.groupColumns {
+            switch layer {
+            case let l as Conv2d: l.groupColumns = columns
+            case let l as ConvTranspose2d: l.groupColumns = columns
+            case let l as PixelDCL: l.groupColumns = columns
+            case let l as IPixelDCL: l.groupColumns = columns
+            case let l as ResizeConv: l.groupColumns = columns
+            default: break
+            }
+        }
         let x = Tensor(shape: input)
         rng.fillNormal(x)
         let y = layer.forward(x, mode: .training)
@@ -109,12 +129,13 @@ public enum LayerBench {
         rng.fillNormal(dy)
         let outShape = y.shape
         var fwd: [Double] = [], bwd: [Double] = []
+        let now = { nanoseconds(threadCPUTime: options.threadCPUTime) }
         for rep in 0..<(options.warmup + options.repeats) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = now()
             _ = layer.forward(x, mode: .training)
-            let t1 = DispatchTime.now().uptimeNanoseconds
+            let t1 = now()
             _ = layer.backward(dy)
-            let t2 = DispatchTime.now().uptimeNanoseconds
+            let t2 = now()
             if rep >= options.warmup {
                 fwd.append(Double(t1 - t0) / 1e6)
                 bwd.append(Double(t2 - t1) / 1e6)
@@ -128,7 +149,7 @@ public enum LayerBench {
     }
 
     /// GFLOP/s of `Threading.workers` concurrent n³ SGEMMs (one per worker, own buffers), median.
-    public static func sgemmThroughput(size n: Int, repeats: Int) -> Double {
+    public static func sgemmThroughput(size n: Int, repeats: Int, threadCPUTime: Bool = false) -> Double {
         let workers = Threading.workers
         let buffers = (0..<workers).map { _ in (Tensor(shape: [n, n]), Tensor(shape: [n, n]), Tensor(shape: [n, n])) }
         for (a, b, _) in buffers {
@@ -139,14 +160,21 @@ public enum LayerBench {
         }
         var times: [Double] = []
         for rep in 0...repeats {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = nanoseconds(threadCPUTime: threadCPUTime)
             parallelFor(workers) { w in
                 let (a, b, c) = buffers[w]
                 sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
             }
-            if rep > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+            if rep > 0 { times.append(Double(nanoseconds(threadCPUTime: threadCPUTime) - t0) / 1e9) }
         }
         return Double(workers) * 2 * Double(n * n * n) / median(times) / 1e9
+    }
+
+    /// Monotonic wall-clock time, or the calling thread's CPU time, in nanoseconds.
+    static func nanoseconds(threadCPUTime: Bool) -> UInt64 {
+        var ts = timespec()
+        clock_gettime(threadCPUTime ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     /// `text` padded with spaces to at least `width` characters.

@@ -1,0 +1,87 @@
+import NeuralCore
+
+/// The encoder of docs/model.md, identical for every decoder:
+/// 4 × [Conv 4×4 stride 2 pad 1 (no bias) → BatchNorm → LeakyReLU(0.2)],
+/// channels 3→32→64→128→256, spatial 64→32→16→8→4; flatten (C, H, W order: 4096) →
+/// Linear → μ and Linear → log σ², each [N, latent].
+///
+/// Parameter names are the PyTorch peer's (`nn.Sequential` indices: conv 0, 3, 6, 9; BatchNorm
+/// 1, 4, 7, 10): "features.0.weight", "features.1.weight", "features.1.running_mean", …,
+/// "mu.weight", "mu.bias", "logvar.weight", "logvar.bias".
+public final class Encoder {
+    public static let channels = [3, 32, 64, 128, 256]
+    /// Size of the flattened feature map: 256 × 4 × 4.
+    public static let featureCount = 256 * 4 * 4
+
+    public let convolutions: [Conv2d]
+    public let batchNorms: [BatchNorm]
+    public let activations: [LeakyReLU]
+    public let mu: Linear
+    public let logVariance: Linear
+    /// dLoss/d(features) = the sum of both heads' input gradients, [N, 256, 4, 4].
+    private var featureGradient: Tensor?
+
+    public init(latentDimension: Int, generator: inout SeededGenerator) {
+        let c = Encoder.channels
+        var convolutions = [Conv2d]()
+        for i in 0..<4 {
+            convolutions.append(Conv2d(inputChannels: c[i], outputChannels: c[i + 1], kernelSize: 4, stride: 2,
+                                       padding: 1, bias: false, generator: &generator))
+        }
+        convolutions[0].computesInputGradient = false   // nothing upstream of the image
+        self.convolutions = convolutions
+        batchNorms = (1...4).map { BatchNorm(channels: c[$0]) }
+        activations = (0..<4).map { _ in LeakyReLU(slope: 0.2) }
+        mu = Linear(inFeatures: Encoder.featureCount, outFeatures: latentDimension, generator: &generator)
+        logVariance = Linear(inFeatures: Encoder.featureCount, outFeatures: latentDimension, generator: &generator)
+    }
+
+    /// Sequential index of block i's conv (its BatchNorm is the next index).
+    private static func index(_ block: Int) -> Int { 3 * block }
+
+    public var parameters: [(name: String, parameter: Parameter)] {
+        var list = [(name: String, parameter: Parameter)]()
+        for i in 0..<4 {
+            list += convolutions[i].parameters.map { ("features.\(Encoder.index(i)).\($0.name)", $0.parameter) }
+            list += batchNorms[i].parameters.map { ("features.\(Encoder.index(i) + 1).\($0.name)", $0.parameter) }
+        }
+        list += mu.parameters.map { ("mu.\($0.name)", $0.parameter) }
+        list += logVariance.parameters.map { ("logvar.\($0.name)", $0.parameter) }
+        return list
+    }
+
+    public var buffers: [(name: String, tensor: Tensor)] {
+        (0..<4).flatMap { i in batchNorms[i].buffers.map { ("features.\(Encoder.index(i) + 1).\($0.name)", $0.tensor) } }
+    }
+
+    /// x [N, 3, 64, 64] → (μ, log σ²), each [N, latent] (owned by the heads).
+    public func forward(_ x: Tensor, mode: Mode) -> (mu: Tensor, logVariance: Tensor) {
+        precondition(x.shape.count == 4 && x.shape[1...] == [3, 64, 64],
+                     "Encoder: input \(x.shape), expected [N, 3, 64, 64]")
+        var h = x
+        for i in 0..<4 {
+            h = convolutions[i].forward(h, mode: mode)
+            h = batchNorms[i].forward(h, mode: mode)
+            h = activations[i].forward(h, mode: mode)
+        }
+        return (mu.forward(h, mode: mode), logVariance.forward(h, mode: mode))
+    }
+
+    /// Accumulates every parameter gradient from dμ and d log σ² of the last forward.
+    public func backward(muGradient: Tensor, logVarianceGradient: Tensor) {
+        let a = mu.backward(muGradient)
+        let b = logVariance.backward(logVarianceGradient)
+        let g = reuse(featureGradient, shape: a.shape)
+        featureGradient = g
+        let pa = UnsafeSendable(a.pointer), pb = UnsafeSendable(b.pointer), pg = UnsafeSendable(g.pointer)
+        VectorMath.chunked(g.count) { range in
+            for i in range { pg.value[i] = pa.value[i] + pb.value[i] }
+        }
+        var d = g
+        for i in (0..<4).reversed() {
+            d = activations[i].backward(d)
+            d = batchNorms[i].backward(d)
+            d = convolutions[i].backward(d)
+        }
+    }
+}
