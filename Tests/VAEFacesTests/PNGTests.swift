@@ -4,20 +4,6 @@ import NeuralCore
 import Testing
 @testable import VAEFaces
 
-/// A deterministic random 8-bit RGB image.
-func randomImage(width: Int, height: Int, seed: UInt64) -> Image8 {
-    var g = SeededGenerator(seed: seed)
-    return Image8(width: width, height: height, pixels: (0..<(width * height * 3)).map { _ in UInt8(truncatingIfNeeded: g.next()) })
-}
-
-/// A fresh empty folder under the system temporary folder.
-func makeTemporaryFolder(_ name: String = #function) throws -> String {
-    let tag = name.filter { $0.isLetter || $0.isNumber }
-    let path = NSTemporaryDirectory() + "vae-faces-tests/\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
 /// PNG bytes written by libpng's simplified writer in `format` from `buffer` (components of
 /// 1 or 2 bytes) with an optional colour map.
 func libpngEncode<T>(width: Int, height: Int, format: UInt32, buffer: [T], colormap: [UInt8]? = nil, entries: Int = 0) throws -> Data {

@@ -236,7 +236,7 @@ final class PreparationWorker {
     let decoder: JPEGDecoder
     private var file = [UInt8]()
     private var rgb = [UInt8]()
-    private var scratch = [Double]()
+    private var scratch = [Int64]()
     private var resizers = [Int: AreaResizer]()
     /// Largest file read (a JPEG face is ~10 KB; anything this big is not one).
     static let maxFileBytes = 256 << 20
@@ -275,9 +275,9 @@ final class PreparationWorker {
         let resizer = resizers[crop.size] ?? AreaResizer(sourceWidth: crop.size, sourceHeight: crop.size,
                                                          outputWidth: FaceCrop.outputSize, outputHeight: FaceCrop.outputSize)
         resizers[crop.size] = resizer
-        if scratch.count < resizer.scratchCount { scratch = [Double](repeating: 0, count: resizer.scratchCount) }
+        if scratch.count * 8 < resizer.scratchBytes { scratch = [Int64](repeating: 0, count: resizer.scratchBytes / 8 + 1) }
         scratch.withUnsafeMutableBufferPointer { s in
-            resizer.resize(pixels + (crop.y * width + crop.x) * 3, sourceRowBytes: width * 3, into: output, scratch: s.baseAddress!)
+            resizer.resize(pixels + (crop.y * width + crop.x) * 3, sourceRowBytes: width * 3, into: output, scratch: UnsafeMutableRawPointer(s.baseAddress!))
         }
         return nil
     }

