@@ -49,6 +49,6 @@ let package = Package(
         .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"],
                     exclude: ["Fixtures", "Golden"], swiftSettings: nativeCPU),
         .testTarget(name: "VAEFacesTests", dependencies: ["VAEFaces", "NeuralCore", "TestSupport", "vae-faces"],
-                    swiftSettings: nativeCPU),
+                    exclude: ["Golden"], swiftSettings: nativeCPU),
     ]
 )
