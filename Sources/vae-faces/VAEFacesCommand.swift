@@ -12,6 +12,10 @@ struct VAEFacesCommand: ParsableCommand {
             SelfCheckCommand.self,
             PrepareCommand.self,
             BenchCommand.self,
+            TrainCommand.self,
+            SampleCommand.self,
+            EvalCommand.self,
+            ExportCommand.self,
         ])
 }
 
