@@ -107,6 +107,10 @@ struct BenchCommand: ParsableCommand {
         print("vae-faces \(decoder.rawValue), batch \(batch), \(report.threads) threads")
         print(String(format: "  train : median %8.1f ms/step  -> %8.1f img/s (min %.1f ms)",
                      report.train_step_s * 1e3, report.train_images_per_s, report.train_step_s_min * 1e3))
+        let parts = ["forward", "loss", "backward", "adam"].compactMap { name in
+            report.train_phases_ms[name].map { String(format: "%@ %.1f", name, $0) }
+        }
+        print("          (ms: " + parts.joined(separator: ", ") + ")")
         print(String(format: "  sample: median %8.1f ms/batch -> %8.1f img/s (min %.1f ms)",
                      report.sample_s * 1e3, report.sample_images_per_s, report.sample_s_min * 1e3))
         if let peak = report.peak_memory_mib { print(String(format: "  peak memory %.0f MiB", peak)) }

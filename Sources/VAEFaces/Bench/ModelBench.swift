@@ -35,6 +35,9 @@ public enum ModelBench {
         public var sample_s_min: Double
         public var train_images_per_s: Double
         public var sample_images_per_s: Double
+        /// Median milliseconds of the parts of a training step: forward (encoder, reparameterisation,
+        /// decoder), loss (BCE + KL and the logits' gradient), backward, Adam.
+        public var train_phases_ms: [String: Double]
         /// Peak resident memory of the process so far (VmHWM), MiB.
         public var peak_memory_mib: Double?
         /// Average number of CPUs other processes kept busy during the timing (nil off Linux).
@@ -53,9 +56,20 @@ public enum ModelBench {
         let noise = Tensor(shape: [b, model.configuration.latentDimension])
         rng.fillNormal(noise)
         var lastLoss = 0.0
+        var phases: [String: [Double]] = ["forward": [], "loss": [], "backward": [], "adam": []]
         func trainStep() {
-            lastLoss = model.trainingStep(x, noise: noise).total
+            let t0 = Trainer.now()
+            _ = model.forward(x, noise: noise, mode: .training)
+            let t1 = Trainer.now()
+            lastLoss = model.loss(target: x).total
+            let t2 = Trainer.now()
+            model.backward()
+            let t3 = Trainer.now()
             optimizer.step()
+            let t4 = Trainer.now()
+            for (name, seconds) in [("forward", t1 - t0), ("loss", t2 - t1), ("backward", t3 - t2), ("adam", t4 - t3)] {
+                phases[name]!.append(seconds * 1e3)
+            }
         }
         let trainTimes = timed(warmup: options.warmup, repeats: options.steps, trainStep)
         let trainLoad = trainTimes.otherLoad
@@ -70,6 +84,7 @@ public enum ModelBench {
                       sample_steps: sampleSteps, train_step_s: train, train_step_s_min: trainTimes.seconds.min() ?? .nan,
                       sample_s: sample, sample_s_min: sampleTimes.seconds.min() ?? .nan,
                       train_images_per_s: Double(b) / train, sample_images_per_s: Double(b) / sample,
+                      train_phases_ms: phases.mapValues { LayerBench.median(Array($0.suffix(options.steps))) },
                       peak_memory_mib: peakResidentMemoryMiB(), other_load_train: trainLoad,
                       other_load_sample: sampleTimes.otherLoad, final_loss: lastLoss)
     }
