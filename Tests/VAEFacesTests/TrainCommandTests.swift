@@ -14,20 +14,24 @@ private let executable: String? = {
     return folders.map { $0 + "/vae-faces" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }()
 
-/// Runs the executable; returns (status, standard error) after it ends.
+/// Runs the executable; returns (status, standard error, standard output) after it ends (the
+/// status is the signal number when a signal ended it).
 @discardableResult
-private func runTool(_ arguments: [String], whileRunning: ((Process) -> Void)? = nil) throws -> (status: Int32, stderr: String) {
+private func runTool(_ arguments: [String], whileRunning: ((Process) -> Void)? = nil) throws
+    -> (status: Int32, stderr: String, stdout: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable!)
     process.arguments = arguments
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
+    let folder = TrainingTestData.temporaryFolder("tool-output")
+    FileManager.default.createFile(atPath: folder + "/out", contents: nil)
+    FileManager.default.createFile(atPath: folder + "/err", contents: nil)
+    process.standardOutput = FileHandle(forWritingAtPath: folder + "/out")
+    process.standardError = FileHandle(forWritingAtPath: folder + "/err")
     try process.run()
     whileRunning?(process)
-    let data = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let read = { (name: String) in String(decoding: FileManager.default.contents(atPath: folder + "/" + name) ?? Data(), as: UTF8.self) }
+    return (process.terminationStatus, read("err"), read("out"))
 }
 
 @Suite(.enabled(if: TrainingTestData.available && executable != nil, "needs ../shared/data/celeba and the built vae-faces executable"))
@@ -38,7 +42,7 @@ struct TrainCommandTests {
         let cache = try TrainingTestData.cache.get()
         let folder = TrainingTestData.temporaryFolder()
         let run = RunFolder(folder)
-        let (status, stderr) = try runTool(["train", "--cache", cache.path, "--decoder", "pixeldcl", "--out", folder,
+        let (status, stderr, _) = try runTool(["train", "--cache", cache.path, "--decoder", "pixeldcl", "--out", folder,
                                             "--steps", "5000", "--batch", "8", "--latent", "16", "--checkpoint-every", "5000"]) { process in
             // Wait until two steps are logged, then interrupt.
             let deadline = Date().addingTimeInterval(120)
@@ -59,6 +63,34 @@ struct TrainCommandTests {
         let resumed = try runTool(["train", "--resume", folder, "--steps", String(target)])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try Checkpoint.read(path: run.latestCheckpoint).state.step == target)
+        #expect(try CSVLog.read(path: run.log)["step"] == (1...target).map(Double.init))
+    }
+
+    /// kill -9 while checkpoints are written after every step: the checkpoint on disk is always
+    /// complete (temporary file + rename), and the run resumes from it.
+    @Test func killNineLeavesALoadableCheckpoint() throws {
+        let cache = try TrainingTestData.cache.get()
+        let folder = TrainingTestData.temporaryFolder()
+        let run = RunFolder(folder)
+        var killedAt = 0
+        let (status, _, _) = try runTool(["train", "--cache", cache.path, "--decoder", "dcl", "--out", folder,
+                                       "--steps", "5000", "--batch", "4", "--latent", "8", "--checkpoint-every", "1"]) { process in
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && process.isRunning {
+                if let rows = (try? CSVLog.read(path: run.log))?["step"]?.count, rows >= 4 {
+                    killedAt = rows
+                    break
+                }
+                usleep(20_000)
+            }
+            kill(process.processIdentifier, SIGKILL)
+        }
+        #expect(status == SIGKILL)
+        let checkpoint = try Checkpoint.read(path: run.latestCheckpoint)
+        #expect(checkpoint.state.step >= killedAt - 1 && checkpoint.state.step >= 3, "checkpoint at \(checkpoint.state.step), log had \(killedAt) rows")
+        let target = checkpoint.state.step + 1
+        let resumed = try runTool(["train", "--resume", folder, "--steps", String(target), "--checkpoint-every", "1"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try CSVLog.read(path: run.log)["step"] == (1...target).map(Double.init))
     }
 
@@ -90,6 +122,15 @@ struct TrainCommandTests {
         let export = try runTool(["export", "--model", folder + "/latest.safetensors", "--out", folder + "/model.safetensors", "--half"])
         #expect(export.status == 0, "\(export.stderr)")
         #expect(try ModelFile.load(path: folder + "/model.safetensors").decoder == .dcl)
+
+        let eval = try runTool(["eval", "--model", folder + "/model.safetensors", "--cache", cache.path, "--split", "test", "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        let nats = try #require(json["negative_elbo_nats"] as? Double)
+        let rec = try #require(json["reconstruction"] as? Double), kl = try #require(json["kl"] as? Double)
+        #expect(json["images"] as? Int == cache.indices(in: .test).count && json["split"] as? String == "test")
+        #expect(nats.isFinite && abs(nats - (rec + kl)) <= 1e-9 * nats)
+        #expect(abs((json["bits_per_dim"] as? Double ?? 0) - nats / (12288 * log(2.0))) <= 1e-9 * nats)
 
         let bad = try runTool(["sample", "--model", folder + "/grid.png", "--out", folder + "/x.png"])
         #expect(bad.status != 0 && bad.stderr.contains(folder + "/grid.png: not a safetensors file"), "\(bad.stderr)")

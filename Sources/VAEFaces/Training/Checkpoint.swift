@@ -15,6 +15,9 @@ public struct TrainingState: Codable, Equatable, Sendable {
     /// Lowest validation loss (negative ELBO, nats/image) so far and its step.
     public var bestValidationLoss: Double?
     public var bestValidationStep: Int?
+    /// The most recent validation and its step.
+    public var lastValidation: EvaluationResult?
+    public var lastValidationStep: Int?
     /// Seconds spent in training steps so far (not validation), over all sessions.
     public var trainingSeconds: Double
     /// Worker threads of the session that wrote the checkpoint: sums are split by worker, so

@@ -219,6 +219,8 @@ public final class Trainer {
                                             noiseSeed: configuration.seed)
                 validation = result
                 summary.lastValidation = result
+                state.lastValidation = result
+                state.lastValidationStep = step
                 var text = "step \(step) (epoch \(epoch)): val −ELBO \(Trainer.format(result.negativeELBO)) nats/image, "
                     + "\(String(format: "%.4f", result.bitsPerDimension)) bits/dim (rec \(Trainer.format(result.reconstruction)), KL \(Trainer.format(result.kl)))"
                 if state.bestValidationLoss.map({ result.negativeELBO < $0 }) ?? true {
@@ -244,7 +246,7 @@ public final class Trainer {
             if stopRequested || isLast || epochEnded || Trainer.every(schedule.checkpointEvery, step) {
                 try saveLatest()
             }
-            if validate { try writeLossPlot() }
+            if validate && !isLast { try writeLossPlot() }
             onStep?(StepRecord(step: step, epoch: epoch, loss: loss, seconds: seconds, validation: validation))
             if stopRequested && !isLast {
                 summary.outcome = .stopped
@@ -252,7 +254,7 @@ public final class Trainer {
                 break
             }
         }
-        if summary.outcome == .stopped { try writeLossPlot() }
+        try writeLossPlot()
         return summary
     }
 
