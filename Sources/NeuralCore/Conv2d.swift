@@ -69,8 +69,8 @@ public final class Conv2d: Layer, FLOPCounting {
         let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
         convolution = conv
         conv.setWeights(weight.value.pointer)
-        // The direct kernels take one image at a time; GEMMs batch small maps.
-        let plan = BatchPlan(batch: n, pixelsPerImage: p, columns: conv.usesDirectKernel ? 1 : groupColumns)
+        let columns = conv.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let plan = BatchPlan(batch: n, pixelsPerImage: p, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
         let bias = bias?.value.pointer

@@ -34,6 +34,10 @@ public final class Convolution {
         }
     }
 
+    /// Output pixels a group of images aims for on the direct path (its weight-gradient kernel
+    /// sums a whole group before reducing).
+    public static let directGroupPixels = 1024
+
     /// Whether the direct 3×3 kernels can run this geometry.
     public static func directApplies(_ g: ConvGeometry) -> Bool {
         g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding == 1
@@ -69,7 +73,7 @@ public final class Convolution {
     public func scratchCount(images count: Int) -> Int {
         let g = geometry
         if usesDirectKernel {
-            return max(g.channels, outputChannels) * Direct3x3.paddedPlane(height: g.height, width: g.width)
+            return count * max(g.channels, outputChannels) * Direct3x3.paddedPlane(height: g.height, width: g.width)
         }
         return g.patchSize * count * g.outputPixels
     }
@@ -106,12 +110,16 @@ public final class Convolution {
         guard let weight else { preconditionFailure("Convolution.backward before setWeights") }
         let g = geometry, p = g.outputPixels, m = outputChannels
         if usesDirectKernel, let flipped {
+            let plane = Direct3x3.paddedPlane(height: g.height, width: g.width), stride = g.channels * plane
             for b in 0..<count {
                 Direct3x3.pad(source.image(b), channelStride: source.channelStride, channels: g.channels,
-                              height: g.height, width: g.width, into: scratch)
-                Direct3x3.weightGradient(outputGradient: dy + b * p, gradientStride: lddy, outputs: m, padded: scratch,
-                                         channels: g.channels, height: g.height, width: g.width, into: dw, ldw: ldw)
-                guard let inputGradient else { continue }
+                              height: g.height, width: g.width, into: scratch + b * stride)
+            }
+            Direct3x3.weightGradient(outputGradient: dy, gradientStride: lddy, gradientImageStride: p, outputs: m,
+                                     padded: scratch, paddedImageStride: stride, channels: g.channels, count: count,
+                                     height: g.height, width: g.width, into: dw, ldw: ldw)
+            guard let inputGradient else { return }
+            for b in 0..<count {
                 Direct3x3.pad(dy + b * p, channelStride: lddy, channels: m, height: g.height, width: g.width, into: scratch)
                 Direct3x3.forward(padded: scratch, channels: m, height: g.height, width: g.width, packed: flipped.pointer,
                                   outputs: g.channels, output: inputGradient.image(b),

@@ -128,10 +128,14 @@ public enum Direct3x3 {
         put(4, a4, b4); put(5, a5, b5); put(6, a6, b6); put(7, a7, b7)
     }
 
-    /// dW[o, c, t] += Σ_{y,x} dY[o, y, x] · padded[c, y + ky, x + kx] for one image; dW rows
-    /// (output channels) `ldw` floats apart, as W [M, C, 3, 3].
-    public static func weightGradient(outputGradient dy: UnsafePointer<Float>, gradientStride: Int, outputs m: Int,
-                                      padded: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+    /// dW[o, c, t] += Σ_b Σ_{y,x} dY_b[o, y, x] · padded_b[c, y + ky, x + kx] over `count` images
+    /// (image b's gradient at dy + b·gradientImageStride, its padded input at
+    /// padded + b·paddedImageStride); dW rows (output channels) `ldw` floats apart, as W.
+    /// Summing all images before the horizontal reductions keeps those off the critical path.
+    public static func weightGradient(outputGradient dy: UnsafePointer<Float>, gradientStride: Int,
+                                      gradientImageStride: Int, outputs m: Int,
+                                      padded: UnsafePointer<Float>, paddedImageStride: Int, channels c: Int,
+                                      count: Int, height h: Int, width w: Int,
                                       into dw: UnsafeMutablePointer<Float>, ldw: Int) {
         let plane = paddedPlane(height: h, width: w)
         var o = 0
@@ -139,7 +143,8 @@ public enum Direct3x3 {
             let pair = o + 1 < m
             let g0 = dy + o * gradientStride, g1 = pair ? g0 + gradientStride : g0
             for ch in 0..<c {
-                let sums = tapSums(g0, g1, padded + ch * plane, height: h, width: w)
+                let sums = tapSums(g0, g1, gradientImageStride: gradientImageStride, padded + ch * plane,
+                                   paddedImageStride: paddedImageStride, count: count, height: h, width: w)
                 let d0 = dw + o * ldw + ch * 9
                 for t in 0..<9 { d0[t] += sums.0[t] }
                 if pair {
@@ -151,10 +156,11 @@ public enum Direct3x3 {
         }
     }
 
-    /// The nine tap sums of two output-gradient planes against one padded input plane:
-    /// 18 vector accumulators, per 16 pixels 2 + 9 loads and 18 FMAs.
+    /// The nine tap sums of two output-gradient planes against one padded input plane, over
+    /// `count` images: 18 vector accumulators.
     @inline(__always)
-    static func tapSums(_ g0: UnsafePointer<Float>, _ g1: UnsafePointer<Float>, _ input: UnsafePointer<Float>,
+    static func tapSums(_ g0: UnsafePointer<Float>, _ g1: UnsafePointer<Float>, gradientImageStride: Int,
+                        _ input: UnsafePointer<Float>, paddedImageStride: Int, count: Int,
                         height h: Int, width w: Int) -> (SIMD16<Float>, SIMD16<Float>) {
         var p0 = SIMD16<Float>(), p1 = SIMD16<Float>(), p2 = SIMD16<Float>(), p3 = SIMD16<Float>()
         var p4 = SIMD16<Float>(), p5 = SIMD16<Float>(), p6 = SIMD16<Float>(), p7 = SIMD16<Float>()
@@ -163,26 +169,70 @@ public enum Direct3x3 {
         var q4 = SIMD16<Float>(), q5 = SIMD16<Float>(), q6 = SIMD16<Float>(), q7 = SIMD16<Float>()
         var q8 = SIMD16<Float>()
         let wp = w + 2
-        let r0 = UnsafeRawPointer(g0), r1 = UnsafeRawPointer(g1), xin = UnsafeRawPointer(input)
-        for y in 0..<h {
+        for b in 0..<count {
+        let r0 = UnsafeRawPointer(g0 + b * gradientImageStride), r1 = UnsafeRawPointer(g1 + b * gradientImageStride)
+        let xin = UnsafeRawPointer(input + b * paddedImageStride)
+        // Two output rows at a time: padded rows y..y+3 each feed both (as tap row j for
+        // output row y and j − 1 for row y + 1): 12 + 4 loads for 36 FMAs.
+        var y = 0
+        while y + 1 < h {
             var x = 0
             while x < w {
                 let d0 = r0.loadUnaligned(fromByteOffset: 4 * (y * w + x), as: SIMD16<Float>.self)
                 let d1 = r1.loadUnaligned(fromByteOffset: 4 * (y * w + x), as: SIMD16<Float>.self)
+                let e0 = r0.loadUnaligned(fromByteOffset: 4 * (y * w + w + x), as: SIMD16<Float>.self)
+                let e1 = r1.loadUnaligned(fromByteOffset: 4 * (y * w + w + x), as: SIMD16<Float>.self)
                 let base = 4 * (y * wp + x)
-                var v = xin.loadUnaligned(fromByteOffset: base, as: SIMD16<Float>.self)
+                var v: SIMD16<Float>
+                v = xin.loadUnaligned(fromByteOffset: base + 0, as: SIMD16<Float>.self)
                 p0.addProduct(d0, v); q0.addProduct(d1, v)
                 v = xin.loadUnaligned(fromByteOffset: base + 4, as: SIMD16<Float>.self)
                 p1.addProduct(d0, v); q1.addProduct(d1, v)
                 v = xin.loadUnaligned(fromByteOffset: base + 8, as: SIMD16<Float>.self)
                 p2.addProduct(d0, v); q2.addProduct(d1, v)
-                v = xin.loadUnaligned(fromByteOffset: base + 4 * wp, as: SIMD16<Float>.self)
+                v = xin.loadUnaligned(fromByteOffset: base + 4 * wp + 0, as: SIMD16<Float>.self)
+                p3.addProduct(d0, v); q3.addProduct(d1, v); p0.addProduct(e0, v); q0.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 4 * wp + 4, as: SIMD16<Float>.self)
+                p4.addProduct(d0, v); q4.addProduct(d1, v); p1.addProduct(e0, v); q1.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 4 * wp + 8, as: SIMD16<Float>.self)
+                p5.addProduct(d0, v); q5.addProduct(d1, v); p2.addProduct(e0, v); q2.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 8 * wp + 0, as: SIMD16<Float>.self)
+                p6.addProduct(d0, v); q6.addProduct(d1, v); p3.addProduct(e0, v); q3.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 8 * wp + 4, as: SIMD16<Float>.self)
+                p7.addProduct(d0, v); q7.addProduct(d1, v); p4.addProduct(e0, v); q4.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 8 * wp + 8, as: SIMD16<Float>.self)
+                p8.addProduct(d0, v); q8.addProduct(d1, v); p5.addProduct(e0, v); q5.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 12 * wp + 0, as: SIMD16<Float>.self)
+                p6.addProduct(e0, v); q6.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 12 * wp + 4, as: SIMD16<Float>.self)
+                p7.addProduct(e0, v); q7.addProduct(e1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 12 * wp + 8, as: SIMD16<Float>.self)
+                p8.addProduct(e0, v); q8.addProduct(e1, v)
+                x += 16
+            }
+            y += 2
+        }
+        // An odd last row: one output row, nine taps.
+        if y < h {
+            var x = 0
+            while x < w {
+                let d0 = r0.loadUnaligned(fromByteOffset: 4 * (y * w + x), as: SIMD16<Float>.self)
+                let d1 = r1.loadUnaligned(fromByteOffset: 4 * (y * w + x), as: SIMD16<Float>.self)
+                let base = 4 * (y * wp + x)
+                var v: SIMD16<Float>
+                v = xin.loadUnaligned(fromByteOffset: base + 0, as: SIMD16<Float>.self)
+                p0.addProduct(d0, v); q0.addProduct(d1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 4, as: SIMD16<Float>.self)
+                p1.addProduct(d0, v); q1.addProduct(d1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 8, as: SIMD16<Float>.self)
+                p2.addProduct(d0, v); q2.addProduct(d1, v)
+                v = xin.loadUnaligned(fromByteOffset: base + 4 * wp + 0, as: SIMD16<Float>.self)
                 p3.addProduct(d0, v); q3.addProduct(d1, v)
                 v = xin.loadUnaligned(fromByteOffset: base + 4 * wp + 4, as: SIMD16<Float>.self)
                 p4.addProduct(d0, v); q4.addProduct(d1, v)
                 v = xin.loadUnaligned(fromByteOffset: base + 4 * wp + 8, as: SIMD16<Float>.self)
                 p5.addProduct(d0, v); q5.addProduct(d1, v)
-                v = xin.loadUnaligned(fromByteOffset: base + 8 * wp, as: SIMD16<Float>.self)
+                v = xin.loadUnaligned(fromByteOffset: base + 8 * wp + 0, as: SIMD16<Float>.self)
                 p6.addProduct(d0, v); q6.addProduct(d1, v)
                 v = xin.loadUnaligned(fromByteOffset: base + 8 * wp + 4, as: SIMD16<Float>.self)
                 p7.addProduct(d0, v); q7.addProduct(d1, v)
@@ -190,6 +240,7 @@ public enum Direct3x3 {
                 p8.addProduct(d0, v); q8.addProduct(d1, v)
                 x += 16
             }
+        }
         }
         var a = SIMD16<Float>(), b = SIMD16<Float>()
         a[0] = p0.sum(); a[1] = p1.sum(); a[2] = p2.sum(); a[3] = p3.sum(); a[4] = p4.sum()

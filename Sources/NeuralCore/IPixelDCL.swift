@@ -112,7 +112,8 @@ public final class IPixelDCL: Layer, FLOPCounting {
         convX.setWeights(stackX.value.pointer)
         convC1.setWeights(stackC1.value.pointer)
         convC2.setWeights(w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9)
-        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: convX.usesDirectKernel ? 1 : groupColumns)
+        let columns = convX.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
         let xs = Planes.nchw(x.pointer, channels: ci, pixels: px)

@@ -65,7 +65,8 @@ final class PhaseConvolution {
         let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
         convolution = conv
         conv.setWeights(phaseWeight.value.pointer)
-        let plan = BatchPlan(batch: n, pixelsPerImage: pg, columns: conv.usesDirectKernel ? 1 : groupColumns)
+        let columns = conv.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let plan = BatchPlan(batch: n, pixelsPerImage: pg, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)

@@ -84,7 +84,8 @@ public final class PixelDCL: Layer, FLOPCounting {
         self.conv1 = conv1
         conv0.setWeights(w0.value.pointer)
         conv1.setWeights(w1.value.pointer)
-        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: conv0.usesDirectKernel ? 1 : groupColumns)
+        let columns = conv0.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
         let w2 = w2.value.pointer

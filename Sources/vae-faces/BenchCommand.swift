@@ -7,8 +7,15 @@ import VAEFaces
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time layers (--layers) at the reference model's shapes.",
+        abstract: "Time the whole model (--decoder X) or its layers (--layers).",
         discussion: """
+            --decoder X: training steps (forward, loss, backward, Adam; training-mode BatchNorm) \
+            and sampling calls (decoder + sigmoid of --batch latent vectors, inference mode) of \
+            the whole VAE on synthetic data, as the PyTorch peer's `torch_vae.py bench` times \
+            them: --warmup untimed, then the median of --steps training steps and of 3 × --steps \
+            sampling calls, in images/s (JSON keys train_images_per_s, sample_images_per_s), and \
+            the peak memory.
+
             --layers: forward and backward of each convolution-type layer (the four up-sampler \
             kinds at the decoder's four Up layers, the encoder convolutions, the final \
             convolution), median of --repeats after warm-up, with GFLOP/s and the machine's SGEMM \
@@ -18,14 +25,20 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time each convolution-type layer of the model.")
     var layers = false
 
+    @Option(help: "Time the whole model with this decoder: dcl, pixeldcl, ipixeldcl or resizeconv.")
+    var decoder: DecoderKind?
+
+    @Option(help: "Whole model: timed training steps (sampling: 3 × this many calls).")
+    var steps = 20
+
     @Option(help: "Images per batch.")
     var batch = 64
 
     @Option(help: "Timed repetitions (the median is reported).")
     var repeats = 10
 
-    @Option(help: "Untimed warm-up repetitions.")
-    var warmup = 2
+    @Option(help: "Untimed warm-up repetitions (default: 2 per layer, 3 for the whole model).")
+    var warmup: Int?
 
     @Option(help: "Only layers whose name contains this text (e.g. pixeldcl, encoder, dcl.3).")
     var filter: String?
@@ -42,18 +55,23 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
-        guard layers else { throw ValidationError("choose what to benchmark: --layers") }
+        guard layers != (decoder != nil) else { throw ValidationError("choose what to benchmark: --decoder X (the whole model) or --layers") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard repeats > 0 else { throw ValidationError("--repeats must be positive, got \(repeats)") }
-        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
+        if let warmup, warmup < 0 { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
     }
 
     func run() throws {
         threads.apply()
+        if let decoder {
+            try benchModel(decoder)
+            return
+        }
         var options = LayerBench.Options()
         options.batch = batch
         options.repeats = repeats
-        options.warmup = warmup
+        options.warmup = warmup ?? 2
         options.filter = filter
         options.groupColumns = groupColumns
         options.threadCPUTime = cpuTime
@@ -71,6 +89,34 @@ struct BenchCommand: ParsableCommand {
         }
         if let load = report.other_load {
             print(String(format: "other processes kept %.2f CPUs busy", load) + (load > 0.2 ? " (numbers disturbed)" : ""))
+        }
+    }
+
+    /// The whole-model benchmark (`--decoder X`).
+    private func benchModel(_ decoder: DecoderKind) throws {
+        var options = ModelBench.Options()
+        options.decoder = decoder
+        options.batch = batch
+        options.steps = steps
+        options.warmup = warmup ?? 3
+        let report = ModelBench.run(options)
+        if json {
+            try printJSON(report)
+            return
+        }
+        print("vae-faces \(decoder.rawValue), batch \(batch), \(report.threads) threads")
+        print(String(format: "  train : median %8.1f ms/step  -> %8.1f img/s (min %.1f ms)",
+                     report.train_step_s * 1e3, report.train_images_per_s, report.train_step_s_min * 1e3))
+        let parts = ["forward", "loss", "backward", "adam"].compactMap { name in
+            report.train_phases_ms[name].map { String(format: "%@ %.1f", name, $0) }
+        }
+        print("          (ms: " + parts.joined(separator: ", ") + ")")
+        print(String(format: "  sample: median %8.1f ms/batch -> %8.1f img/s (min %.1f ms)",
+                     report.sample_s * 1e3, report.sample_images_per_s, report.sample_s_min * 1e3))
+        if let peak = report.peak_memory_mib { print(String(format: "  peak memory %.0f MiB", peak)) }
+        if let a = report.other_load_train, let b = report.other_load_sample {
+            print(String(format: "  other processes kept %.2f / %.2f CPUs busy (train / sample)%@", a, b,
+                         max(a, b) > 0.2 ? " (numbers disturbed)" : ""))
         }
     }
 }

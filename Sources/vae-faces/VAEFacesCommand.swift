@@ -10,6 +10,10 @@ struct VAEFacesCommand: ParsableCommand {
         abstract: "Train a VAE on 64×64 CelebA faces with DCL or PixelDCL up-sampling, and measure checkerboard artifacts.",
         subcommands: [
             PrepareCommand.self,
+            TrainCommand.self,
+            SampleCommand.self,
+            EvalCommand.self,
+            ExportCommand.self,
             ArtifactScoreCommand.self,
             BenchCommand.self,
             SelfCheckCommand.self,

@@ -18,8 +18,17 @@ nonisolated(unsafe) private var receivedSignal: sig_atomic_t = 0
 ///     }
 public enum StopSignal {
     /// Installs the handlers for SIGINT and SIGTERM and clears the flag.
+    ///
+    /// Also unblocks both signals on the calling thread (call it from the main thread): a process
+    /// inherits its parent's signal mask, and one started from a thread that blocks them (a
+    /// Dispatch worker, e.g. Foundation's `Process` in a test) would otherwise never see them.
     public static func install() {
         receivedSignal = 0
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { received in
                 // Async-signal-safe only: a store, and signal(2).

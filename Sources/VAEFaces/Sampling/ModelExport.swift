@@ -1,0 +1,33 @@
+import Foundation
+import NeuralCore
+
+/// Exported models: the weights and BatchNorm statistics of a VAE, nothing else, under the
+/// PyTorch peer's `state_dict` names, so that
+///
+///     model = VAE("pixeldcl"); model.load_state_dict(safetensors.torch.load_file(path))
+///
+/// loads it strictly (every key present, none unexpected). Values are F32, or F16 with `half`
+/// (about half the size; weights rounded to 11 significant bits). `num_batches_tracked` stays
+/// F32 either way (F16 counts exactly only to 2048); PyTorch's loader copies it into its int64
+/// buffer. Metadata: "format" = "vae-faces-model", "decoder", "latent_dimension", "kl_weight",
+/// and "step" when known.
+public enum ModelExport {
+    public static let format = "vae-faces-model"
+
+    /// The file's bytes are written atomically to `path`.
+    public static func write(_ model: VAE, to path: String, half: Bool = false, step: Int? = nil) throws {
+        var metadata = [
+            "format": format,
+            "decoder": model.configuration.decoder.rawValue,
+            "latent_dimension": String(model.configuration.latentDimension),
+            "kl_weight": "\(model.configuration.klWeight)",
+        ]
+        if let step { metadata["step"] = String(step) }
+        var writer = SafeTensorsWriter(metadata: metadata)
+        for (name, tensor) in model.stateDict {
+            let exact = !half || name.hasSuffix(".num_batches_tracked")
+            writer.add(name, values: tensor, storage: exact ? .float32 : .float16)
+        }
+        try writer.write(to: path)
+    }
+}

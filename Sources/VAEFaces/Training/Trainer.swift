@@ -1,0 +1,320 @@
+import Foundation
+import NeuralCore
+
+/// One training step as it happened.
+public struct StepRecord: Sendable {
+    /// The step number (1-based).
+    public var step: Int
+    /// The epoch the batch belongs to (1-based: 1 is the first pass over the train split).
+    public var epoch: Int
+    public var loss: VAELossValue
+    /// Wall-clock seconds of the step (forward, backward, Adam), without validation or saving.
+    public var seconds: Double
+    /// Validation done after this step, if any.
+    public var validation: EvaluationResult?
+}
+
+/// How a call to `Trainer.run` ended (a non-finite loss throws `NonFiniteLossError` instead).
+public struct TrainingSummary: Sendable {
+    public enum Outcome: Sendable, Equatable {
+        /// The schedule's last step was reached.
+        case completed
+        /// `shouldStop` (SIGINT/SIGTERM) asked to stop; a checkpoint of the last step was saved.
+        case stopped
+    }
+    public var outcome: Outcome
+    /// The last completed step (the checkpoint's step).
+    public var step: Int
+    public var lastLoss: VAELossValue?
+    public var lastValidation: EvaluationResult?
+    public var bestValidationLoss: Double?
+    public var bestValidationStep: Int?
+}
+
+/// Training stopped because the loss or a gradient was NaN or infinite. The bad step was not
+/// saved: `checkpoint`, if any, is the last good state (from `checkpointStep`).
+public struct NonFiniteLossError: Error, CustomStringConvertible, Sendable {
+    public var step: Int
+    /// What was not finite, in words.
+    public var what: String
+    public var checkpoint: String?
+    public var checkpointStep: Int?
+
+    public var description: String {
+        var text = "step \(step): \(what); training stopped"
+        if let checkpoint, let checkpointStep {
+            text += ". The last good checkpoint, \(checkpoint) (step \(checkpointStep)), was kept: resume from it with a lower learning rate (--lr), or fewer steps between checkpoints"
+        } else {
+            text += " before any checkpoint was written"
+        }
+        return text
+    }
+}
+
+/// The training loop of the reference VAE: Adam on the negative ELBO (rec + β·KL) over
+/// shuffled batches of the train split, with validation, grids, a CSV log, checkpoints and a
+/// loss plot in a run folder (`RunFolder`).
+///
+/// Exact resumption: the state that evolves during training — weights, BatchNorm running
+/// statistics and batch counts, Adam's moments and step count, the ε noise generator, the data
+/// loader's position (the order is a pure function of seed and epoch) — is all in the
+/// checkpoint, and nothing else influences a step (validation and grids use their own fixed
+/// noise and inference-mode BatchNorm). So `k` steps, a checkpoint, and a resumed run to step
+/// `n` produce the same losses, bit for bit, as `n` steps in one go (with the same number of
+/// worker threads, which fixes the order of parallel sums).
+///
+/// Per step nothing is allocated: the model's layers, the loader's two batch buffers and the
+/// noise tensor are reused; the next batch is converted on a background thread meanwhile.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public var schedule: TrainingSchedule
+    public let folder: RunFolder
+    public let cache: PreparedCache
+    public let model: VAE
+    public let optimizer: Adam
+    public private(set) var state: TrainingState
+    /// Whether this trainer continues a checkpoint (the log is then appended to).
+    public let isResumed: Bool
+    /// Step of the last checkpoint written to `latest.safetensors` (by any session).
+    public private(set) var lastCheckpointStep: Int?
+
+    /// Polled after every step; true saves a checkpoint and ends `run` with `.stopped`.
+    public var shouldStop: () -> Bool = { StopSignal.requested }
+    /// Called after every step (after validation and saving).
+    public var onStep: ((StepRecord) -> Void)?
+    /// Notes for a person (validation results, saved files); default: standard error, through
+    /// the progress bar when there is one.
+    public var onMessage: ((String) -> Void)?
+    /// Show a progress bar (`TrainingProgress`) on standard error, or on `progressSink`.
+    public var showProgress = true
+    public var progressStyle: TrainingProgress.Style?
+    public var progressSink: ((String) -> Void)?
+
+    private var noiseGenerator: SeededGenerator
+    private let validationIndices: [Int]
+    private var progress: TrainingProgress?
+
+    /// The CSV log's columns.
+    public static let logColumns = ["step", "epoch", "loss", "rec", "kl", "images_per_s",
+                                    "val_loss", "val_rec", "val_kl", "val_bits_per_dim"]
+
+    /// A new run in `folder` (which must not hold a run already), initialised from the seed.
+    public init(configuration: TrainingConfiguration, schedule: TrainingSchedule, folder: RunFolder,
+                cache: PreparedCache) throws {
+        try configuration.validate()
+        if FileManager.default.fileExists(atPath: folder.latestCheckpoint) {
+            throw VAEFacesError(file: folder.path, "already holds a training run (latest.safetensors); continue it with --resume \(folder.path), or choose another --out folder")
+        }
+        self.configuration = configuration
+        self.schedule = schedule
+        self.folder = folder
+        self.cache = cache
+        model = VAE(configuration: configuration.model, seed: configuration.seed)
+        optimizer = Adam(parameters: model.parameters, learningRate: configuration.learningRate)
+        noiseGenerator = SeededGenerator(seed: configuration.seed, stream: 2)
+        state = TrainingState(noiseGenerator: noiseGenerator)
+        isResumed = false
+        validationIndices = Trainer.validationIndices(cache, limit: schedule.validationLimit)
+    }
+
+    /// Continues the run of checkpoint `file` (normally `folder/latest.safetensors`).
+    public init(resuming file: Checkpoint.File, schedule: TrainingSchedule, folder: RunFolder, cache: PreparedCache) throws {
+        configuration = file.configuration
+        try configuration.validate()
+        self.schedule = schedule
+        self.folder = folder
+        self.cache = cache
+        model = VAE(configuration: configuration.model, seed: configuration.seed)
+        optimizer = Adam(parameters: model.parameters, learningRate: configuration.learningRate)
+        try Checkpoint.restore(file, model: model, optimizer: optimizer)
+        state = file.state
+        noiseGenerator = file.state.restoredNoiseGenerator!   // validated by Checkpoint.read
+        isResumed = true
+        lastCheckpointStep = file.state.step
+        validationIndices = Trainer.validationIndices(cache, limit: schedule.validationLimit)
+    }
+
+    private static func validationIndices(_ cache: PreparedCache, limit: Int?) -> [Int] {
+        let all = cache.indices(in: .val)
+        return limit.map { Array(all.prefix($0)) } ?? all
+    }
+
+    /// The fixed latent vectors of the run's sample grids: `LatentCodes.prior` of the seed.
+    public var sampleLatents: Tensor {
+        LatentCodes.prior(count: schedule.gridCount, dimension: configuration.model.latentDimension, seed: configuration.seed)
+    }
+
+    private func note(_ text: String) {
+        if let onMessage { onMessage(text) } else if let progress { progress.message(text) } else {
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+        }
+    }
+
+    /// Trains until `schedule.steps` or a stop request. Throws `NonFiniteLossError` for a
+    /// NaN/Inf loss or gradient (nothing of that step is saved), and file errors.
+    public func run() throws -> TrainingSummary {
+        try schedule.validate()
+        guard schedule.steps >= state.step else {
+            throw VAEFacesError(file: folder.latestCheckpoint, "the run is already at step \(state.step); ask for more steps than that (--steps)")
+        }
+        if isResumed && state.threads != Threading.workers {
+            note("note: the checkpoint was written with \(state.threads) worker threads and this session uses \(Threading.workers): losses will agree with an uninterrupted run to rounding, not bit for bit")
+        }
+        if validationIndices.isEmpty {
+            note("note: \(cache.path) has no val images: no validation, reconstruction grids or best.safetensors")
+        }
+        let batchSize = configuration.batchSize
+        let loader = try BatchLoader(cache: cache, split: .train, batchSize: batchSize,
+                                     mode: .training(seed: configuration.seed, start: state.position))
+        let log = try CSVLog(path: folder.log, columns: Trainer.logColumns, resumingAfter: isResumed ? state.step : nil)
+        var summary = TrainingSummary(outcome: .completed, step: state.step,
+                                      bestValidationLoss: state.bestValidationLoss, bestValidationStep: state.bestValidationStep)
+        if schedule.steps == state.step {
+            note("the run is already at step \(state.step): nothing to do")
+            return summary
+        }
+        if showProgress {
+            progress = TrainingProgress(totalSteps: schedule.steps, imagesPerStep: batchSize, style: progressStyle, sink: progressSink)
+        }
+        defer {
+            progress?.finish()
+            progress = nil
+        }
+        let latents = sampleLatents
+        let noise = Tensor(shape: [batchSize, configuration.model.latentDimension])
+
+        while state.step < schedule.steps {
+            guard let batch = loader.next() else { preconditionFailure("a training loader never ends") }
+            let step = state.step + 1
+            let epoch = batch.position.epoch + 1
+            for i in 0..<noise.count { noise[i] = noiseGenerator.nextNormal() }
+
+            let start = Trainer.now()
+            let loss = model.trainingStep(batch.tensor, noise: noise)
+            let update = loss.total.isFinite ? optimizer.step() : nil
+            let seconds = Trainer.now() - start
+
+            guard let update, update.applied else {
+                try? log.append([Double(step), Double(epoch), loss.total, loss.reconstruction, loss.kl,
+                                 Double(batchSize) / seconds, .nan, .nan, .nan, .nan])
+                let what = update == nil
+                    ? "the loss is not finite (total \(loss.total), reconstruction \(loss.reconstruction), KL \(loss.kl))"
+                    : "the gradients are not finite (norm \(update!.gradientNorm)) although the loss is \(loss.total)"
+                throw NonFiniteLossError(step: step, what: what, checkpoint: lastCheckpointStep.map { _ in folder.latestCheckpoint },
+                                         checkpointStep: lastCheckpointStep)
+            }
+            state.step = step
+            state.position = loader.position
+            state.setNoiseGenerator(noiseGenerator)
+            state.trainingSeconds += seconds
+            summary.step = step
+            summary.lastLoss = loss
+
+            let isLast = step == schedule.steps
+            let epochEnded = state.position.batch == 0
+            let validate = !validationIndices.isEmpty && (epochEnded || isLast || Trainer.every(schedule.evalEvery, step))
+            var validation: EvaluationResult?
+            if validate {
+                let result = Evaluation.run(model, cache: cache, indices: validationIndices, batchSize: batchSize,
+                                            noiseSeed: configuration.seed)
+                validation = result
+                summary.lastValidation = result
+                state.lastValidation = result
+                state.lastValidationStep = step
+                var text = "step \(step) (epoch \(epoch)): val −ELBO \(Trainer.format(result.negativeELBO)) nats/image, "
+                    + "\(String(format: "%.4f", result.bitsPerDimension)) bits/dim (rec \(Trainer.format(result.reconstruction)), KL \(Trainer.format(result.kl)))"
+                if state.bestValidationLoss.map({ result.negativeELBO < $0 }) ?? true {
+                    state.bestValidationLoss = result.negativeELBO
+                    state.bestValidationStep = step
+                    summary.bestValidationLoss = result.negativeELBO
+                    summary.bestValidationStep = step
+                    try Checkpoint.write(to: folder.bestCheckpoint, model: model, optimizer: optimizer,
+                                         configuration: configuration, state: state)
+                    text += ", best so far"
+                }
+                note(text)
+            }
+            if validate || Trainer.every(schedule.sampleEvery, step) {
+                try writeGrids(step: step, latents: latents)
+            }
+            try log.append([Double(step), Double(epoch), loss.total, loss.reconstruction, loss.kl, Double(batchSize) / seconds,
+                            validation?.negativeELBO ?? .nan, validation?.reconstruction ?? .nan,
+                            validation?.kl ?? .nan, validation?.bitsPerDimension ?? .nan])
+            progress?.update(step: step, epoch: epoch, values: [("rec", loss.reconstruction), ("kl", loss.kl)])
+
+            let stopRequested = shouldStop()
+            if stopRequested || isLast || epochEnded || Trainer.every(schedule.checkpointEvery, step) {
+                try saveLatest()
+            }
+            if validate && !isLast { try writeLossPlot() }
+            onStep?(StepRecord(step: step, epoch: epoch, loss: loss, seconds: seconds, validation: validation))
+            if stopRequested && !isLast {
+                summary.outcome = .stopped
+                note("stopped after step \(step); checkpoint saved to \(folder.latestCheckpoint)")
+                break
+            }
+        }
+        try writeLossPlot()
+        return summary
+    }
+
+    /// Writes `latest.safetensors` for the current state.
+    public func saveLatest() throws {
+        try Checkpoint.write(to: folder.latestCheckpoint, model: model, optimizer: optimizer,
+                             configuration: configuration, state: state)
+        lastCheckpointStep = state.step
+    }
+
+    /// The sample grid of the fixed latents and the reconstruction grid of the first val images.
+    private func writeGrids(step: Int, latents: Tensor) throws {
+        let columns = schedule.gridColumns
+        let samples = Sampler.decode(model, latents: latents, batchSize: configuration.batchSize)
+        try PNG.write(Grid.make(tiles: samples, columns: columns), to: folder.sampleGrid(step: step))
+        if !validationIndices.isEmpty {
+            let grid = Sampler.reconstructionGrid(model, cache: cache, indices: validationIndices,
+                                                  count: schedule.gridCount, columns: columns)
+            try PNG.write(grid, to: folder.reconstructionGrid(step: step))
+        }
+    }
+
+    /// `loss.svg`: the training loss (averaged over buckets of steps when there are many) and
+    /// the validation loss, from the CSV log (so a resumed run plots its whole history).
+    public func writeLossPlot() throws {
+        try Trainer.writeLossPlot(log: folder.log, to: folder.lossPlot)
+    }
+
+    /// Plots the train `loss` and `val_loss` columns of a training log as an SVG.
+    public static func writeLossPlot(log: String, to path: String, maxPoints: Int = 500) throws {
+        let columns = try CSVLog.read(path: log)
+        guard let steps = columns["step"], let loss = columns["loss"], !steps.isEmpty else { return }
+        var plot = LinePlot(title: "Training", xLabel: "step", yLabel: "negative ELBO (nats / image)")
+        let train = zip(steps, loss).filter { $0.1.isFinite }
+        let bucket = max(1, (train.count + maxPoints - 1) / maxPoints)
+        var xs = [Double](), ys = [Double]()
+        for start in stride(from: 0, to: train.count, by: bucket) {
+            let slice = train[start..<min(train.count, start + bucket)]
+            xs.append(slice.last!.0)
+            ys.append(slice.map(\.1).reduce(0, +) / Double(slice.count))
+        }
+        if !xs.isEmpty { plot.add(bucket > 1 ? "train loss (mean of \(bucket) steps)" : "train loss", x: xs, y: ys, markers: false) }
+        if let val = columns["val_loss"] {
+            let points = zip(steps, val).filter { $0.1.isFinite }
+            if !points.isEmpty { plot.add("val −ELBO", x: points.map(\.0), y: points.map(\.1), markers: true) }
+        }
+        guard !plot.series.isEmpty else { return }
+        try plot.write(to: path)
+    }
+
+    private static func every(_ interval: Int?, _ step: Int) -> Bool {
+        guard let interval, interval > 0 else { return false }
+        return step % interval == 0
+    }
+
+    static func format(_ value: Double) -> String { TrainingProgress.formatValue(value) }
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import NeuralCore
+import VAEFaces
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Decode faces from a trained model into a grid PNG (and/or one PNG per face).",
+        discussion: """
+            The model file is a checkpoint, an exported model or a PyTorch state_dict of the peer's \
+            VAE (safetensors); its decoder comes from the metadata or the tensor names. BatchNorm \
+            uses its running averages. Random faces: z = temperature · ε, ε ~ N(0, I) from --seed \
+            (the same seed as a training run gives that run's sample grid). --latents decodes an \
+            N×latent NumPy array instead. --reconstruct shows test-split originals above their \
+            reconstructions (decoded from the mean μ of q(z|x)). --interpolate makes rows that go \
+            from one latent code to another (pairs of random codes, or rows 1–2, 3–4, … of \
+            --latents), straight (--lerp, default) or along the great circle (--slerp).
+            """)
+
+    @Option(help: "The model file (.safetensors).")
+    var model: String
+
+    @Option(help: "The grid PNG to write.")
+    var out: String?
+
+    @Option(help: "Also write every face as its own PNG into this folder (000000.png, …).")
+    var each: String?
+
+    @Option(help: "Number of faces (with --interpolate: rows × --columns).")
+    var n = 64
+
+    @Option(help: "Grid columns (with --interpolate: the steps of each row).")
+    var columns = 8
+
+    @Option(help: "Seed of the latent vectors.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Scales the prior's standard deviation.")
+    var temperature: Float = 1
+
+    @Option(help: "Decode these latent vectors (a float .npy array of shape N×latent).")
+    var latents: String?
+
+    @Flag(help: "Test-split originals above their reconstructions (needs --data or --cache).")
+    var reconstruct = false
+
+    @Flag(help: "Rows of interpolations between pairs of latent codes.")
+    var interpolate = false
+
+    @Flag(help: "Interpolate along great circles (spherical) instead of straight lines.")
+    var slerp = false
+
+    @Option(help: "The data folder, for --reconstruct (default: $VAE_FACES_DATA).")
+    var data: String?
+
+    @Option(help: "The prepared cache, for --reconstruct.")
+    var cache: String?
+
+    @OptionGroup var threads: ThreadOptions
+
+    func validate() throws {
+        guard out != nil || each != nil else { throw ValidationError("say where to write: --out grid.png and/or --each DIR") }
+        guard n > 0 else { throw ValidationError("--n must be positive, got \(n)") }
+        guard columns > 0 else { throw ValidationError("--columns must be positive, got \(columns)") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more, got \(temperature)") }
+        if reconstruct && (interpolate || latents != nil) {
+            throw ValidationError("--reconstruct encodes test images; it cannot be combined with --interpolate or --latents")
+        }
+        if slerp && !interpolate { throw ValidationError("--slerp needs --interpolate") }
+        if interpolate && columns < 2 { throw ValidationError("--interpolate needs at least 2 --columns (the two ends)") }
+    }
+
+    func run() throws {
+        threads.apply()
+        let loaded = try ModelFile.load(path: model, requireEncoder: reconstruct)
+        let vae = loaded.model
+        let d = vae.configuration.latentDimension
+        let tiles: [Image8]
+        if reconstruct {
+            let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
+            let prepared = try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
+                if case .note(let text) = event { printError(text) }
+            }
+            let test = prepared.indices(in: .test)
+            guard !test.isEmpty else { throw VAEFacesError(file: prepared.path, "the test split is empty") }
+            let (originals, reconstructions) = Sampler.reconstruct(vae, cache: prepared, indices: Array(test.prefix(max(1, n / 2))))
+            tiles = Sampler.pairedRows(originals: originals, reconstructions: reconstructions, columns: columns)
+            if let each { try Sampler.writeEach(reconstructions, to: each) }
+        } else {
+            let z: Tensor
+            if interpolate {
+                let rows = max(1, n / columns)
+                let codes = try latents.map { try LatentCodes.read(npy: $0, dimension: d) }
+                    ?? LatentCodes.prior(count: 2 * rows, dimension: d, seed: seed, temperature: temperature)
+                guard codes.shape[0] >= 2 else {
+                    throw VAEFacesError(file: latents ?? model, "--interpolate needs at least two latent vectors")
+                }
+                let pairs = (0..<min(rows, codes.shape[0] / 2)).map { (LatentCodes.row(codes, 2 * $0), LatentCodes.row(codes, 2 * $0 + 1)) }
+                z = LatentCodes.interpolations(pairs: pairs, steps: columns, spherical: slerp)
+            } else if let latents {
+                z = try LatentCodes.read(npy: latents, dimension: d)
+            } else {
+                z = LatentCodes.prior(count: n, dimension: d, seed: seed, temperature: temperature)
+            }
+            tiles = Sampler.decode(vae, latents: z)
+            if let each { try Sampler.writeEach(tiles, to: each) }
+        }
+        if let out { try PNG.write(Grid.make(tiles: tiles, columns: columns), to: out) }
+        let what = reconstruct ? "\(tiles.count) tiles (originals and reconstructions)" : "\(tiles.count) faces"
+        printError("\(loaded.decoder.rawValue) model (decoder from \(loaded.decoderSource)\(loaded.step.map { ", step \($0)" } ?? "")): "
+                   + "\(what)\(out.map { " → \($0)" } ?? "")\(each.map { " and \($0)/" } ?? "")")
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import NeuralCore
+import Testing
+import VAEFaces
+
+/// A quiet trainer on the real CelebA cache: small batch, latent 32, validation on 8 val images.
+private func makeTrainer(_ folder: String, steps: Int, batch: Int = 8, decoder: DecoderKind = .pixeldcl,
+                         evalEvery: Int? = nil, checkpointEvery: Int? = nil, resume: Bool = false) throws -> Trainer {
+    let cache = try TrainingTestData.cache.get()
+    let schedule = TrainingSchedule(steps: steps, checkpointEvery: checkpointEvery, evalEvery: evalEvery,
+                                    validationLimit: 8, gridCount: 8, gridColumns: 4)
+    let run = RunFolder(folder)
+    let trainer: Trainer
+    if resume {
+        trainer = try Trainer(resuming: Checkpoint.read(path: run.latestCheckpoint), schedule: schedule, folder: run, cache: cache)
+    } else {
+        let configuration = TrainingConfiguration(model: VAEConfiguration(latentDimension: 32, decoder: decoder),
+                                                  batchSize: batch, seed: 42, dataFolder: TrainingTestData.celebA)
+        trainer = try Trainer(configuration: configuration, schedule: schedule, folder: run, cache: cache)
+    }
+    trainer.showProgress = false
+    trainer.onMessage = { _ in }
+    trainer.shouldStop = { false }
+    return trainer
+}
+
+/// Runs the trainer and returns the losses of the steps it made, by step.
+private func losses(_ trainer: Trainer) throws -> (summary: TrainingSummary, losses: [Int: VAELossValue]) {
+    var seen = [Int: VAELossValue]()
+    let previous = trainer.onStep
+    trainer.onStep = { record in
+        seen[record.step] = record.loss
+        previous?(record)
+    }
+    let summary = try trainer.run()
+    return (summary, seen)
+}
+
+private func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
+
+@Suite(.enabled(if: TrainingTestData.available, "needs ../shared/data/celeba next to the repository"))
+struct TrainerTests {
+    @Test func shortTrainingLowersTheLossAndFillsTheRunFolder() throws {
+        let folder = TrainingTestData.temporaryFolder()
+        let trainer = try makeTrainer(folder, steps: 30, batch: 16, evalEvery: 15)
+        let (summary, seen) = try losses(trainer)
+        #expect(summary.outcome == .completed && summary.step == 30)
+        let first = mean((1...5).map { seen[$0]!.total }), last = mean((26...30).map { seen[$0]!.total })
+        #expect(last < first * 0.95, "loss went from \(first) to \(last)")
+
+        let run = RunFolder(folder)
+        for path in [run.latestCheckpoint, run.bestCheckpoint, run.log, run.lossPlot, run.sampleGrid(step: 15),
+                     run.sampleGrid(step: 30), run.reconstructionGrid(step: 30)] {
+            #expect(FileManager.default.fileExists(atPath: path), "missing \(path)")
+        }
+        let log = try CSVLog.read(path: run.log)
+        #expect(log["step"] == (1...30).map(Double.init))
+        #expect(log["val_loss"]!.enumerated().filter { $0.element.isFinite }.map(\.offset) == [14, 29])
+        #expect(abs(log["loss"]![29] - seen[30]!.total) <= 1e-9 * seen[30]!.total)
+        let grid = Image8(try PNG.readRGB(run.reconstructionGrid(step: 30)))
+        #expect(grid.width == 4 * 66 + 2 && grid.height == 2 * 66 + 2)   // 4 originals above 4 reconstructions
+        let latest = try Checkpoint.read(path: run.latestCheckpoint)
+        #expect(latest.state.step == 30 && latest.adamStep == 30)
+        #expect(latest.state.bestValidationStep != nil && latest.state.bestValidationLoss == summary.bestValidationLoss)
+        #expect(try ModelFile.load(path: run.bestCheckpoint).decoder == .pixeldcl)
+    }
+
+    /// One fixed batch of 8 faces, trained on alone: the reconstruction loss approaches its floor,
+    /// the targets' own entropy Σ H(x) (BCE against soft targets cannot go below it).
+    @Test func overfittingOneBatchDrivesTheLossFarDown() throws {
+        let cache = try TrainingTestData.cache.get()
+        let x = TrainingTestData.images(cache, Array(cache.indices(in: .train).prefix(8)))
+        var floor = 0.0
+        for i in 0..<x.count {
+            let t = Double(x[i])
+            if t > 0 && t < 1 { floor -= t * log(t) + (1 - t) * log(1 - t) }
+        }
+        floor /= 8
+        let model = VAE(configuration: VAEConfiguration(latentDimension: 32, decoder: .dcl), seed: 1)
+        let optimizer = Adam(parameters: model.parameters, learningRate: 2e-3)
+        var rng = SeededGenerator(seed: 2)
+        let noise = Tensor(shape: [8, 32])
+        var excess = [Double]()
+        for _ in 0..<120 {
+            rng.fillNormal(noise)
+            let loss = model.trainingStep(x, noise: noise)
+            optimizer.step()
+            excess.append(loss.reconstruction - floor)
+        }
+        let start = excess[0], end = mean(Array(excess.suffix(5)))
+        #expect(end < 0.12 * start, "reconstruction loss above the entropy floor: \(start) → \(end) nats/image (floor \(floor))")
+    }
+
+    /// k steps, a checkpoint, and a resumed run to n give the losses of n steps in one go, bit for
+    /// bit — with validation at other steps in the two runs (it must not disturb training).
+    @Test func resumedRunRepeatsTheUninterruptedLossesExactly() throws {
+        let straight = TrainingTestData.temporaryFolder("straight"), split = TrainingTestData.temporaryFolder("split")
+        let (_, reference) = try losses(try makeTrainer(straight, steps: 12, evalEvery: 4))
+        let (firstSummary, first) = try losses(try makeTrainer(split, steps: 5, evalEvery: 3))
+        #expect(firstSummary.step == 5)
+        let resumed = try makeTrainer(split, steps: 12, evalEvery: 3, resume: true)
+        #expect(resumed.state.step == 5 && resumed.optimizer.stepCount == 5)
+        let (summary, second) = try losses(resumed)
+        #expect(summary.step == 12 && Set(first.keys) == Set(1...5) && Set(second.keys) == Set(6...12))
+        for step in 1...12 {
+            #expect((first[step] ?? second[step]) == reference[step], "step \(step)")
+        }
+        #expect(try CSVLog.read(path: RunFolder(split).log)["step"] == (1...12).map(Double.init))
+        // The final states agree too.
+        let a = try Checkpoint.read(path: RunFolder(straight).latestCheckpoint)
+        let b = try Checkpoint.read(path: RunFolder(split).latestCheckpoint)
+        #expect(a.state.position == b.state.position && a.state.noiseGenerator == b.state.noiseGenerator)
+        for name in ["encoder.features.0.weight", "decoder.ups.3.w2", "decoder.bns.2.running_var", "adam.v.decoder.fc.weight"] {
+            #expect(try a.archive.floats(name) == b.archive.floats(name), "\(name)")
+        }
+    }
+
+    @Test func stopRequestSavesACheckpointAndEndsCleanly() throws {
+        let folder = TrainingTestData.temporaryFolder()
+        let trainer = try makeTrainer(folder, steps: 50, checkpointEvery: 100)
+        var done = 0
+        trainer.onStep = { _ in done += 1 }
+        trainer.shouldStop = { done >= 2 }   // polled after each step: true after step 3
+        let summary = try trainer.run()
+        #expect(summary.outcome == .stopped && summary.step == 3)
+        let checkpoint = try Checkpoint.read(path: RunFolder(folder).latestCheckpoint)
+        #expect(checkpoint.state.step == 3 && checkpoint.adamStep == 3)
+        #expect(FileManager.default.fileExists(atPath: RunFolder(folder).lossPlot))
+        let resumed = try makeTrainer(folder, steps: 4, resume: true)
+        #expect(try resumed.run().step == 4)
+    }
+
+    @Test func nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint() throws {
+        let folder = TrainingTestData.temporaryFolder()
+        let trainer = try makeTrainer(folder, steps: 10, checkpointEvery: 2)
+        trainer.onStep = { record in
+            if record.step == 3 { trainer.model.decoder.out.bias!.value[0] = .nan }
+        }
+        var thrown: NonFiniteLossError?
+        do {
+            _ = try trainer.run()
+        } catch let error as NonFiniteLossError {
+            thrown = error
+        }
+        let error = try #require(thrown)
+        #expect(error.step == 4 && error.checkpointStep == 2)
+        #expect(error.description.contains("step 4") && error.description.contains("latest.safetensors (step 2)"), "\(error)")
+        let file = try Checkpoint.read(path: RunFolder(folder).latestCheckpoint)
+        #expect(file.state.step == 2)
+        let model = try ModelFile.load(path: RunFolder(folder).latestCheckpoint).model
+        #expect(model.decoder.out.bias!.value[0].isFinite)
+    }
+
+    @Test func aRunFolderIsNotOverwrittenByANewRun() throws {
+        let folder = TrainingTestData.temporaryFolder()
+        _ = try makeTrainer(folder, steps: 1).run()
+        let message = try #require(errorMessage { _ = try makeTrainer(folder, steps: 1) })
+        #expect(message.contains("--resume"), "\(message)")
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import NeuralCore
+import VAEFaces
+
+/// The real CelebA subset next to the repository (`../shared/data/celeba` from the package
+/// root) and its prepared cache, shared by the training, evaluation and sampling tests.
+enum TrainingTestData {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The CelebA folder, or nil when it is not there (tests that need it are then skipped).
+    static let celebA: String? = {
+        let path = packageRoot.appendingPathComponent("../shared/data/celeba").standardizedFileURL.path
+        return FileManager.default.fileExists(atPath: path + "/img_align_celeba") ? path : nil
+    }()
+
+    static var available: Bool { celebA != nil }
+
+    /// The prepared cache of `celebA` (the default cache, prepared on first use: a few seconds).
+    static let cache: Result<PreparedCache, Error> = {
+        guard let celebA else { return .failure(VAEFacesError("no CelebA folder at ../shared/data/celeba")) }
+        return Result { try DataPreparation.openOrPrepare(dataFolder: celebA) }
+    }()
+
+    /// A fresh empty folder under the temporary directory.
+    static func temporaryFolder(_ name: String = #function) -> String {
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vae-faces-\(safe)-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url.path
+    }
+
+    /// Images of a split converted to a [N, 3, 64, 64] tensor of floats in [0, 1].
+    static func images(_ cache: PreparedCache, _ indices: [Int]) -> Tensor {
+        let x = Tensor(shape: [indices.count, 3, 64, 64])
+        for (k, index) in indices.enumerated() {
+            let bytes = cache.image(index)
+            for p in 0..<(64 * 64) {
+                for c in 0..<3 { x[k * 12288 + c * 4096 + p] = Float(bytes[3 * p + c]) / 255 }
+            }
+        }
+        return x
+    }
+}
