@@ -18,6 +18,8 @@ public struct ArtifactReport: Encodable, Sendable {
         public init(cache: String, split: String) { self.cache = cache; self.split = split }
     }
 
+    /// The model whose images were scored (`--model`), nil for image files.
+    public var model: ModelScoringInfo?
     public var images: [ScoredImage]?
     public var aggregate: ArtifactAggregate?
     public var reference: ArtifactAggregate?
@@ -42,7 +44,7 @@ public struct ArtifactReport: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case images, aggregate, reference, referenceSource = "reference_source", vsReference = "vs_reference", skipped
+        case model, images, aggregate, reference, referenceSource = "reference_source", vsReference = "vs_reference", skipped
     }
 
     // MARK: - The table
@@ -105,6 +107,36 @@ public struct ArtifactReport: Encodable, Sendable {
             }
             for field in ArtifactField.allCases { lines.append(row(field.rawValue, set[field])) }
             for (c, s) in set.cbChannel.enumerated() { lines.append(row(channelNames[c], s)) }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Several scored sets side by side (one row each, then the reference): the two primary
+    /// fields, their ratio of means to the reference (also in dB), ratio of medians and share
+    /// above the real p95. Every set must have been scored against the same reference.
+    public static func sideBySide(_ sets: [(label: String, report: ArtifactReport)]) -> String {
+        let labelWidth = max(12, (sets.map(\.label.count).max() ?? 0) + 2)
+        var lines = ["Side by side (ratios against the real images; 1 = as much stride-2 energy as real faces):"]
+        var header = pad("set", labelWidth) + right("n", 6)
+        for field in [ArtifactField.cb, .cbLocal] {
+            let f = field.rawValue
+            header += right("mean \(f)", 15) + right("ratio", 8) + right("dB", 8) + right("med ratio", 10) + right(">p95", 8)
+        }
+        lines.append(header)
+        func cells(_ stats: FieldStatistics, _ reading: ArtifactReading?) -> String {
+            right(sci(stats.mean), 15) + right(fixed(reading?.ratioMean, 3), 8) + right(signed(reading?.db), 8)
+                + right(fixed(reading?.ratioMedian, 3), 10)
+                + right(reading.map { String(format: "%.1f%%", 100 * $0.aboveRealP95) } ?? "–", 8)
+        }
+        for (label, report) in sets {
+            guard let aggregate = report.aggregate else { continue }
+            lines.append(pad(label, labelWidth) + right(String(aggregate.n), 6)
+                         + cells(aggregate[.cb], report.vsReference?[.cb])
+                         + cells(aggregate[.cbLocal], report.vsReference?[.cbLocal]))
+        }
+        if let reference = sets.first(where: { $0.report.reference != nil })?.report.reference {
+            lines.append(pad("real", labelWidth) + right(String(reference.n), 6)
+                         + cells(reference[.cb], nil) + cells(reference[.cbLocal], nil))
         }
         return lines.joined(separator: "\n") + "\n"
     }
