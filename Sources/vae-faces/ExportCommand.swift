@@ -9,7 +9,8 @@ struct ExportCommand: ParsableCommand {
         discussion: """
             The output holds exactly the PyTorch peer's state_dict (names, shapes, layouts), so \
             VAE(decoder).load_state_dict(safetensors.torch.load_file(OUT)) loads it strictly; the \
-            metadata names the decoder. --half stores the weights as float16.
+            metadata names the decoder and, for a checkpoint, keeps its configuration and training \
+            state (steps, time, validation loss). --half stores the weights as float16.
             """)
 
     @Option(help: "The model file: a checkpoint, an exported model or a PyTorch state_dict.")
@@ -23,7 +24,8 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try ModelFile.load(path: model, requireEncoder: true)
-        try ModelExport.write(loaded.model, to: out, half: half, step: loaded.step)
+        let record = loaded.metadata.filter { ModelExport.recordKeys.contains($0.key) }
+        try ModelExport.write(loaded.model, to: out, half: half, step: loaded.step, record: record)
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
         print("\(loaded.decoder.rawValue) model\(loaded.step.map { " (step \($0))" } ?? "") → \(out) "
               + "(\(loaded.model.stateDict.count) tensors, \(half ? "float16" : "float32"), \(size / 1024) KiB)")

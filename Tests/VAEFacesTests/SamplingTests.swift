@@ -122,3 +122,17 @@ private func norm(_ v: [Float]) -> Double { v.map { Double($0) * Double($0) }.re
 private extension Double {
     var float: Float { Float(self) }
 }
+
+@Test func anExportCarriesTheTrainingRecordButKeepsItsOwnKeys() throws {
+    let folder = TrainingTestData.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/m.safetensors"
+    let vae = VAE(configuration: VAEConfiguration(decoder: .pixeldcl), seed: 1)
+    try ModelExport.write(vae, to: path, half: true, step: 7,
+                          record: ["training_state": "{\"step\":7}", "decoder": "dcl", "format": "other"])
+    let archive = try SafeTensorsArchive.read(path: path)
+    #expect(archive.metadata["training_state"] == "{\"step\":7}")
+    #expect(archive.metadata["decoder"] == "pixeldcl" && archive.metadata["format"] == ModelExport.format)
+    #expect(archive.metadata["step"] == "7")
+    #expect(try ModelFile.load(path: path).decoder == .pixeldcl)
+}

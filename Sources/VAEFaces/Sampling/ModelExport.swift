@@ -10,18 +10,20 @@ import NeuralCore
 /// (about half the size; weights rounded to 11 significant bits). `num_batches_tracked` stays
 /// F32 either way (F16 counts exactly only to 2048); PyTorch's loader copies it into its int64
 /// buffer. Metadata: "format" = "vae-faces-model", "decoder", "latent_dimension", "kl_weight",
-/// and "step" when known.
+/// and "step" when known; `record` adds entries (an export of a checkpoint carries its
+/// "configuration" and "training_state", so a shipped model says how it was trained).
 public enum ModelExport {
     public static let format = "vae-faces-model"
 
     /// The file's bytes are written atomically to `path`.
-    public static func write(_ model: VAE, to path: String, half: Bool = false, step: Int? = nil) throws {
-        var metadata = [
+    public static func write(_ model: VAE, to path: String, half: Bool = false, step: Int? = nil,
+                             record: [String: String] = [:]) throws {
+        var metadata = record.merging([
             "format": format,
             "decoder": model.configuration.decoder.rawValue,
             "latent_dimension": String(model.configuration.latentDimension),
             "kl_weight": "\(model.configuration.klWeight)",
-        ]
+        ]) { _, fixed in fixed }
         if let step { metadata["step"] = String(step) }
         var writer = SafeTensorsWriter(metadata: metadata)
         for (name, tensor) in model.stateDict {
@@ -30,4 +32,7 @@ public enum ModelExport {
         }
         try writer.write(to: path)
     }
+
+    /// The metadata entries of a checkpoint or model file that describe how it was trained.
+    public static let recordKeys = ["configuration", "training_state", "training_record"]
 }
