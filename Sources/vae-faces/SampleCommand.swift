@@ -15,11 +15,13 @@ struct SampleCommand: ParsableCommand {
             N×latent NumPy array instead. --reconstruct shows test-split originals above their \
             reconstructions (decoded from the mean μ of q(z|x)). --interpolate makes rows that go \
             from one latent code to another (pairs of random codes, or rows 1–2, 3–4, … of \
-            --latents), straight (--lerp, default) or along the great circle (--slerp).
+            --latents), straight (--lerp, default) or along the great circle (--slerp). \
+            Several --model files side by side: each model decodes the same latent vectors into \
+            one row of --n faces (a comparison of decoders, as in the paper's Figure 9).
             """)
 
-    @Option(help: "The model file (.safetensors).")
-    var model: String
+    @Option(help: "The model file (.safetensors); several: one row per model from the same latent vectors.")
+    var model: [String]
 
     @Option(help: "The grid PNG to write.")
     var out: String?
@@ -60,6 +62,10 @@ struct SampleCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("give a --model file") }
+        if model.count > 1 && (reconstruct || interpolate || each != nil || out == nil) {
+            throw ValidationError("several --model files make one comparison grid: give --out, without --reconstruct, --interpolate or --each")
+        }
         guard out != nil || each != nil else { throw ValidationError("say where to write: --out grid.png and/or --each DIR") }
         guard n > 0 else { throw ValidationError("--n must be positive, got \(n)") }
         guard columns > 0 else { throw ValidationError("--columns must be positive, got \(columns)") }
@@ -73,6 +79,8 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
+        if model.count > 1 { return try compareModels() }
+        let model = self.model[0]
         let loaded = try ModelFile.load(path: model, requireEncoder: reconstruct)
         let vae = loaded.model
         let d = vae.configuration.latentDimension
@@ -110,5 +118,19 @@ struct SampleCommand: ParsableCommand {
         let what = reconstruct ? "\(tiles.count) tiles (originals and reconstructions)" : "\(tiles.count) faces"
         printError("\(loaded.decoder.rawValue) model (decoder from \(loaded.decoderSource)\(loaded.step.map { ", step \($0)" } ?? "")): "
                    + "\(what)\(out.map { " → \($0)" } ?? "")\(each.map { " and \($0)/" } ?? "")")
+    }
+
+    /// One row per model, each decoding the same latent vectors (--latents, or the prior of --seed).
+    private func compareModels() throws {
+        let models = try model.map { try ModelFile.load(path: $0) }
+        let d = models[0].model.configuration.latentDimension
+        if let other = models.first(where: { $0.model.configuration.latentDimension != d }) {
+            throw VAEFacesError(file: other.path, "latent size \(other.model.configuration.latentDimension) differs from \(models[0].path)'s \(d)")
+        }
+        let z = try latents.map { try LatentCodes.read(npy: $0, dimension: d) }
+            ?? LatentCodes.prior(count: n, dimension: d, seed: seed, temperature: temperature)
+        let tiles = models.flatMap { Sampler.decode($0.model, latents: z) }
+        try PNG.write(Grid.make(tiles: tiles, columns: z.shape[0]), to: out!)
+        printError("rows: " + models.map(\.decoder.rawValue).joined(separator: ", ") + " → \(out!)")
     }
 }

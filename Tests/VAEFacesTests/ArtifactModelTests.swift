@@ -80,4 +80,25 @@ import Testing
         #expect(table.contains("dcl") && table.contains("pixeldcl") && table.contains("mean cb_local"))
         try ArtifactScoreCommand.parse(["--model", a, "--model", b, "--n", "4", "--json"]).run()
     }
+
+    /// `sample --model A --model B`: one row per model, the same latent vectors in each column.
+    @Test func sampleComparesModelsRowByRow() throws {
+        let folder = try makeTemporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let a = try Self.exportedModel(.dcl, seed: 1, in: folder)
+        let b = try Self.exportedModel(.resizeconv, seed: 1, in: folder)
+        try SampleCommand.parse(["--model", a, "--model", b, "--n", "3", "--seed", "9", "--out", folder + "/cmp.png"]).run()
+        let grid = Image8(try PNG.readRGB(folder + "/cmp.png"))
+        #expect(grid.width == 3 * 66 + 2 && grid.height == 2 * 66 + 2)
+        let z = LatentCodes.prior(count: 3, dimension: 128, seed: 9)
+        for (row, path) in [a, b].enumerated() {
+            let faces = Sampler.decode(try ModelFile.load(path: path).model, latents: z)
+            for column in 0..<3 {
+                #expect(Grid.tile(row * 3 + column, of: grid, columns: 3, tileSize: 64).pixels == faces[column].pixels)
+            }
+        }
+        #expect(throws: (any Error).self) {
+            try SampleCommand.parse(["--model", a, "--model", b, "--reconstruct", "--out", folder + "/x.png"])
+        }
+    }
 }
