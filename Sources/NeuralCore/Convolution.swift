@@ -92,7 +92,9 @@ public final class Convolution {
         switch kernel {
         case .gemm: return g.patchSize * count * g.outputPixels
         case .directPixels: return count * max(g.channels, m) * plane
-        case .directLanes: return 16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels)
+        case .directLanes:
+            return max(16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels),
+                       g.patchSize * count * g.outputPixels)
         }
     }
 
@@ -160,19 +162,18 @@ public final class Convolution {
                                   outputStride: inputGradient.channelStride, accumulate: true)
             }
         case .directLanes:
+            // dW by im2col + SGEMM over the whole group: summing over n = count·P columns at once
+            // beats the direct weight-gradient kernel, whose lane sums would come every 16 pixels.
+            let n = count * p, k = g.patchSize
+            ConvKernel.unfold(g, source: source, count: count, column: scratch)
+            sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
+            guard let inputGradient else { return }
             let layout = DirectLayout.lanes(height: g.height, width: g.width)
-            let lanesX = scratch, lanesDy = scratch + c * layout.plane, lanesDx = lanesDy + m * layout.plane
+            let lanesDy = scratch, lanesDx = lanesDy + m * layout.plane
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)
-                Direct3x3.padLanes(source.starting(at: first), count: n, channels: c, height: g.height, width: g.width,
-                                   into: lanesX)
                 Direct3x3.padLanes(Planes(base: dy + first * p, imageStride: p, channelStride: lddy), count: n,
                                    channels: m, height: g.height, width: g.width, into: lanesDy)
-                Direct3x3.weightGradient(outputGradient: lanesDy + (layout.rowStride + 16), gradientStride: layout.plane,
-                                         gradientRowStride: layout.rowStride, gradientMapStride: 0, outputs: m,
-                                         padded: lanesX, paddedMapStride: 0, channels: c, layout: layout, count: 1,
-                                         into: dw, ldw: ldw)
-                guard let inputGradient else { continue }
                 Direct3x3.forward(padded: lanesDy, channels: m, layout: layout, packed: flipped!.pointer, outputs: c,
                                   output: lanesDx, outputStride: 16 * p, accumulate: false)
                 Direct3x3.unpackLanes(lanesDx, count: n, channels: c, pixels: p,
