@@ -68,7 +68,7 @@ public final class Convolution {
         switch kernel {
         case .gemm: gemmColumns
         case .directPixels: 1024
-        case .directLanes: 16 * geometry.outputPixels
+        case .directLanes: 32 * geometry.outputPixels
         }
     }
 

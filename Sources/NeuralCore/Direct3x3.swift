@@ -42,16 +42,26 @@ public enum Direct3x3 {
     /// [C][H+2][W+2][16].
     public static func padLanes(_ source: Planes, count: Int, channels: Int, height h: Int, width w: Int,
                                 into lanes: UnsafeMutablePointer<Float>) {
-        let wp = w + 2, plane = paddedPlane(height: h, width: w)
+        let wp = w + 2, plane = paddedPlane(height: h, width: w), px = h * w
+        // The border (and the lanes of missing images) must be zero; the interior is overwritten.
         fillZero(lanes, channels * plane * 16)
-        for b in 0..<count {
-            let image = source.image(b)
-            for c in 0..<channels {
-                let src = image + c * source.channelStride, dst = lanes + (c * plane + wp + 1) * 16 + b
-                for y in 0..<h {
-                    let s = src + y * w, d = dst + y * wp * 16
-                    for x in 0..<w { d[x * 16] = s[x] }
-                }
+        for c in 0..<channels {
+            let dst = lanes + (c * plane + wp + 1) * 16
+            var p = 0
+            // 16 pixels of 16 images at a time: one 16×16 transpose.
+            while p + 16 <= px {
+                transpose16(load: { b in
+                    b < count ? UnsafeRawPointer(source.image(b) + c * source.channelStride + p)
+                        .loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
+                }, store: { q, v in
+                    let y = (p + q) / w, x = (p + q) % w
+                    UnsafeMutableRawPointer(dst + (y * wp + x) * 16).storeBytes(of: v, as: SIMD16<Float>.self)
+                })
+                p += 16
+            }
+            for b in 0..<count {
+                let src = source.image(b) + c * source.channelStride
+                for q in p..<px { dst[((q / w) * wp + q % w) * 16 + b] = src[q] }
             }
         }
     }
@@ -59,14 +69,24 @@ public enum Direct3x3 {
     /// Scatters lanes [M][H·W][16] to `count` images (+= when `accumulate`).
     public static func unpackLanes(_ lanes: UnsafePointer<Float>, count: Int, channels: Int, pixels: Int,
                                    into target: Planes, accumulate: Bool) {
-        for b in 0..<count {
-            let image = target.image(b)
-            for c in 0..<channels {
-                let src = lanes + c * pixels * 16 + b, dst = image + c * target.channelStride
+        for c in 0..<channels {
+            let src = lanes + c * pixels * 16
+            var p = 0
+            while p + 16 <= pixels {
+                transpose16(load: { q in UnsafeRawPointer(src + (p + q) * 16).loadUnaligned(as: SIMD16<Float>.self) },
+                            store: { b, v in
+                    guard b < count else { return }
+                    let d = UnsafeMutableRawPointer(target.image(b) + c * target.channelStride + p)
+                    d.storeBytes(of: accumulate ? d.loadUnaligned(as: SIMD16<Float>.self) + v : v, as: SIMD16<Float>.self)
+                })
+                p += 16
+            }
+            for b in 0..<count {
+                let dst = target.image(b) + c * target.channelStride
                 if accumulate {
-                    for p in 0..<pixels { dst[p] += src[p * 16] }
+                    for q in p..<pixels { dst[q] += src[q * 16 + b] }
                 } else {
-                    for p in 0..<pixels { dst[p] = src[p * 16] }
+                    for q in p..<pixels { dst[q] = src[q * 16 + b] }
                 }
             }
         }
@@ -101,43 +121,69 @@ public enum Direct3x3 {
     public static func forward(padded: UnsafePointer<Float>, channels c: Int, layout: DirectLayout,
                                packed: UnsafePointer<Float>, outputs m: Int,
                                output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool) {
-        let slots = layout.height * layout.vectorsPerRow
+        let h = layout.height, vpr = layout.vectorsPerRow, slots = h * vpr
         for b in 0..<((m + 7) / 8) {
             let weights = packed + b * c * 72, valid = min(8, m - 8 * b)
             let out = output + 8 * b * outputStride
-            var s = 0
-            while s < slots {
-                // An odd last slot pairs with itself; only its first copy is stored.
-                let t = min(s + 1, slots - 1)
-                let ya = s / layout.vectorsPerRow, va = s % layout.vectorsPerRow
-                let yb = t / layout.vectorsPerRow, vb = t % layout.vectorsPerRow
+            /// Runs the block for vectors (ya, va) and (yb, vb) over the taps rows × cols.
+            @inline(__always) func pair(_ ya: Int, _ va: Int, _ yb: Int, _ vb: Int, _ rows: Range<Int>, _ cols: Range<Int>) {
                 block8x2(padded + ya * layout.rowStride + 16 * va, padded + yb * layout.rowStride + 16 * vb,
-                         channels: c, layout: layout, weights: weights,
+                         channels: c, layout: layout, weights: weights, rows: rows, cols: cols,
                          outA: out + ya * layout.outputRowStride + 16 * va,
-                         outB: out + yb * layout.outputRowStride + 16 * vb, storeB: t != s,
+                         outB: out + yb * layout.outputRowStride + 16 * vb, storeB: ya != yb || va != vb,
                          outputStride: outputStride, valid: valid, accumulate: accumulate)
-                s += 2
+            }
+            if layout.tapStride == 1 {
+                // Pixels: consecutive vectors in raster order, all nine taps (the padding a
+                // 16-pixel vector straddles is a small share of a wide map).
+                var s = 0
+                while s < slots {
+                    let t = min(s + 1, slots - 1)   // an odd last slot pairs with itself, stored once
+                    pair(s / vpr, s % vpr, t / vpr, t % vpr, 0..<3, 0..<3)
+                    s += 2
+                }
+                continue
+            }
+            // Lanes: a vector is one pixel, so the taps that fall on padding can be skipped, as
+            // long as both pixels of a pair share them: interior rows pair vertically (same
+            // columns, all three tap rows), border rows horizontally (same tap rows).
+            @inline(__always) func taps(_ i: Int, _ n: Int) -> Range<Int> { (i == 0 ? 1 : 0)..<(i == n - 1 ? 2 : 3) }
+            var y = 0
+            while y < h {
+                if y > 0 && y + 1 < h - 1 {
+                    for x in 0..<vpr { pair(y, x, y + 1, x, 0..<3, taps(x, vpr)) }
+                    y += 2
+                } else {
+                    var x = 0
+                    while x < vpr {
+                        let x2 = min(x + 1, vpr - 1), ca = taps(x, vpr), cb = taps(x2, vpr)
+                        pair(y, x, y, x2, taps(y, h), min(ca.lowerBound, cb.lowerBound)..<max(ca.upperBound, cb.upperBound))
+                        x += 2
+                    }
+                    y += 1
+                }
             }
         }
     }
 
     /// 8 output channels × 2 vectors: 16 accumulators; per (channel, tap) 2 loads, 8 broadcasts
-    /// and 16 FMAs.
+    /// and 16 FMAs, over the taps rows × cols (taps outside read only padding zeros).
     @inline(__always)
     static func block8x2(_ inA: UnsafePointer<Float>, _ inB: UnsafePointer<Float>, channels: Int, layout: DirectLayout,
-                         weights: UnsafePointer<Float>,
+                         weights: UnsafePointer<Float>, rows: Range<Int>, cols: Range<Int>,
                          outA: UnsafeMutablePointer<Float>, outB: UnsafeMutablePointer<Float>, storeB: Bool,
                          outputStride: Int, valid: Int, accumulate: Bool) {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
         var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
         var b4 = SIMD16<Float>(), b5 = SIMD16<Float>(), b6 = SIMD16<Float>(), b7 = SIMD16<Float>()
-        var pa = UnsafeRawPointer(inA), pb = UnsafeRawPointer(inB), wt = weights
+        var pa = UnsafeRawPointer(inA), pb = UnsafeRawPointer(inB), wc = weights
         let row = 4 * layout.rowStride, tap = 4 * layout.tapStride, plane = 4 * layout.plane
         for _ in 0..<channels {
-            for ky in 0..<3 {
+            for ky in rows {
                 let ra = pa + ky * row, rb = pb + ky * row
-                for kx in 0..<3 {
+                var wt = wc + (3 * ky + cols.lowerBound) * 8
+                for kx in cols {
                     let va = ra.loadUnaligned(fromByteOffset: kx * tap, as: SIMD16<Float>.self)
                     let vb = rb.loadUnaligned(fromByteOffset: kx * tap, as: SIMD16<Float>.self)
                     var s = wt[0]; a0.addProduct(va, s); b0.addProduct(vb, s)
@@ -153,6 +199,7 @@ public enum Direct3x3 {
             }
             pa += plane
             pb += plane
+            wc += 72
         }
         @inline(__always) func put(_ j: Int, _ va: SIMD16<Float>, _ vb: SIMD16<Float>) {
             guard j < valid else { return }
@@ -326,6 +373,27 @@ public enum Direct3x3 {
         let lo = y0.evenHalf + y0.oddHalf, hi = y1.evenHalf + y1.oddHalf
         return SIMD16(lowHalf: lo, highHalf: hi)
     }
+}
+
+/// Transposes a 16×16 block: loads row i with `load(i)`, stores column j with `store(j, ·)`.
+/// Four rounds of perfect shuffles: each round replaces (r_i, r_{i+8}) by the even and odd
+/// lanes of r_{2i} ++ r_{2i+1}; after log2(16) rounds row j holds the old column j.
+@inline(__always)
+func transpose16(load: (Int) -> SIMD16<Float>, store: (Int, SIMD16<Float>) -> Void) {
+    var r0 = load(0); var r1 = load(1); var r2 = load(2); var r3 = load(3); var r4 = load(4); var r5 = load(5); var r6 = load(6); var r7 = load(7); var r8 = load(8); var r9 = load(9); var r10 = load(10); var r11 = load(11); var r12 = load(12); var r13 = load(13); var r14 = load(14); var r15 = load(15)
+    for _ in 0..<4 {
+        let j0 = SIMD32(lowHalf: r0, highHalf: r1)
+        let j1 = SIMD32(lowHalf: r2, highHalf: r3)
+        let j2 = SIMD32(lowHalf: r4, highHalf: r5)
+        let j3 = SIMD32(lowHalf: r6, highHalf: r7)
+        let j4 = SIMD32(lowHalf: r8, highHalf: r9)
+        let j5 = SIMD32(lowHalf: r10, highHalf: r11)
+        let j6 = SIMD32(lowHalf: r12, highHalf: r13)
+        let j7 = SIMD32(lowHalf: r14, highHalf: r15)
+        r0 = j0.evenHalf; r1 = j1.evenHalf; r2 = j2.evenHalf; r3 = j3.evenHalf; r4 = j4.evenHalf; r5 = j5.evenHalf; r6 = j6.evenHalf; r7 = j7.evenHalf
+        r8 = j0.oddHalf; r9 = j1.oddHalf; r10 = j2.oddHalf; r11 = j3.oddHalf; r12 = j4.oddHalf; r13 = j5.oddHalf; r14 = j6.oddHalf; r15 = j7.oddHalf
+    }
+    store(0, r0); store(1, r1); store(2, r2); store(3, r3); store(4, r4); store(5, r5); store(6, r6); store(7, r7); store(8, r8); store(9, r9); store(10, r10); store(11, r11); store(12, r12); store(13, r13); store(14, r14); store(15, r15)
 }
 
 /// Where a direct kernel finds its vectors (see `Direct3x3`), for maps of `height` rows.
