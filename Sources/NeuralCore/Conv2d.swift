@@ -69,7 +69,7 @@ public final class Conv2d: Layer, FLOPCounting {
         let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
         convolution = conv
         conv.setWeights(weight.value.pointer)
-        let columns = conv.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let columns = conv.groupPixels(gemmColumns: groupColumns)
         let plan = BatchPlan(batch: n, pixelsPerImage: p, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)

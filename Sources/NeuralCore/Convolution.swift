@@ -1,32 +1,42 @@
 /// One convolution inside a layer — geometry, output channels, weights — and the kernel that
 /// runs it on a group of images. Every conv-type layer runs its convolutions through this type:
-/// - the direct 3×3 kernels (`Direct3x3`) for 3×3 stride-1 pad-1 convolutions of maps whose
-///   width is a multiple of 16 (the decoder's 16×16 … 64×64 maps, where channels are few);
-/// - otherwise im2col + SGEMM on the whole group (`ConvKernel`): small maps batch several
-///   images into one GEMM, whose K = C·kh·kw is then large.
+/// - the direct 3×3 kernels (`Direct3x3`) for every 3×3 stride-1 pad-1 convolution: pixels in
+///   the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
+/// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries (the encoder's
+///   4×4 stride-2 convolutions, resize-conv's 2×2 phase convolution).
 ///
 /// Shapes for a group of `count` images of P output pixels, n = count·P:
 ///   input   images through `Planes` (NCHW or grouped), C channels
 ///   W       [M, C, kh, kw], rows `ldw` floats apart (ldw > C·kh·kw: a slice of a wider kernel)
 ///   Y, dY   [M, n] with row stride `ldo`/`lddy`, image b's pixels at column b·P
 public final class Convolution {
+    /// The kernels a convolution can run on.
+    public enum Kernel: Sendable {
+        /// im2col + SGEMM on the whole group (any geometry).
+        case gemm
+        /// Direct 3×3, 16 pixels of a row per vector (width a multiple of 16), one image at a time.
+        case directPixels
+        /// Direct 3×3, one pixel of 16 images per vector (small or odd-sized maps).
+        case directLanes
+    }
+
     public let geometry: ConvGeometry
     public let outputChannels: Int
-    public let usesDirectKernel: Bool
+    public let kernel: Kernel
+    public var usesDirectKernel: Bool { kernel != .gemm }
     private var weight: UnsafePointer<Float>?
     private var ldw = 0
     private let packed: Tensor?        // forward weights, Direct3x3.pack layout
     private let flipped: Tensor?       // input-gradient weights, Direct3x3.packFlipped layout
 
-    /// - Parameter allowDirect: false forces im2col + SGEMM (tests compare the two paths).
+    /// - Parameter allowDirect: false forces im2col + SGEMM (tests compare the kernels).
     public init(geometry: ConvGeometry, outputChannels: Int, allowDirect: Bool = true) {
         self.geometry = geometry
         self.outputChannels = outputChannels
-        let g = geometry
-        usesDirectKernel = allowDirect && Self.directApplies(g)
-        if usesDirectKernel {
-            let m8 = (outputChannels + 7) / 8 * 8, c8 = (g.channels + 7) / 8 * 8
-            packed = Tensor(shape: [m8 * g.channels * 9])
+        kernel = Self.kernel(for: geometry, allowDirect: allowDirect)
+        if kernel != .gemm {
+            let m8 = (outputChannels + 7) / 8 * 8, c8 = (geometry.channels + 7) / 8 * 8
+            packed = Tensor(shape: [m8 * geometry.channels * 9])
             flipped = Tensor(shape: [c8 * outputChannels * 9])
         } else {
             packed = nil
@@ -34,25 +44,32 @@ public final class Convolution {
         }
     }
 
-    /// Output pixels a group of images aims for on the direct path (its weight-gradient kernel
-    /// sums a whole group before reducing).
-    public static let directGroupPixels = 1024
-
-    /// Whether the direct 3×3 kernels can run this geometry.
-    public static func directApplies(_ g: ConvGeometry) -> Bool {
-        g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding == 1
-            && Direct3x3.supports(height: g.height, width: g.width)
+    /// The kernel for a geometry: direct for 3×3 stride-1 pad-1 convolutions, else im2col + SGEMM.
+    public static func kernel(for g: ConvGeometry, allowDirect: Bool = true) -> Kernel {
+        guard allowDirect, g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1, g.padding == 1 else { return .gemm }
+        return Direct3x3.supportsPixelLayout(height: g.height, width: g.width) ? .directPixels : .directLanes
     }
 
-    /// Returns `existing` if it is this convolution (geometry, outputs, kernel choice), else a
-    /// new one: how layers keep their convolutions across steps.
+    /// Returns `existing` if it is this convolution (geometry, outputs, kernel), else a new one:
+    /// how layers keep their convolutions across steps.
     public static func reuse(_ existing: Convolution?, geometry: ConvGeometry, outputChannels: Int,
                              allowDirect: Bool = true) -> Convolution {
         if let existing, existing.geometry == geometry, existing.outputChannels == outputChannels,
-           existing.usesDirectKernel == (allowDirect && directApplies(geometry)) {
+           existing.kernel == kernel(for: geometry, allowDirect: allowDirect) {
             return existing
         }
         return Convolution(geometry: geometry, outputChannels: outputChannels, allowDirect: allowDirect)
+    }
+
+    /// How many output pixels (images × pixels) a group of images should hold for this kernel:
+    /// `gemmColumns` for SGEMM, 16 images for the lanes kernel, about 1024 pixels for the pixel
+    /// kernel (its weight gradient sums a whole group before reducing).
+    public func groupPixels(gemmColumns: Int) -> Int {
+        switch kernel {
+        case .gemm: gemmColumns
+        case .directPixels: 1024
+        case .directLanes: 32 * geometry.outputPixels
+        }
     }
 
     /// Points the convolution at its weights W [M, C, kh, kw] (rows `ldw` floats apart, default
@@ -61,7 +78,7 @@ public final class Convolution {
     public func setWeights(_ w: UnsafePointer<Float>, ldw: Int? = nil, backward: Bool = false) {
         weight = w
         self.ldw = ldw ?? geometry.patchSize
-        guard usesDirectKernel, let packed, let flipped else { return }
+        guard let packed, let flipped else { return }
         if backward {
             Direct3x3.packFlipped(w, ldw: self.ldw, outputs: outputChannels, inputs: geometry.channels, into: flipped.pointer)
         } else {
@@ -71,32 +88,50 @@ public final class Convolution {
 
     /// Scratch floats `forward` and `backward` need for a group of `count` images.
     public func scratchCount(images count: Int) -> Int {
-        let g = geometry
-        if usesDirectKernel {
-            return count * max(g.channels, outputChannels) * Direct3x3.paddedPlane(height: g.height, width: g.width)
+        let g = geometry, m = outputChannels, plane = Direct3x3.paddedPlane(height: g.height, width: g.width)
+        switch kernel {
+        case .gemm: return g.patchSize * count * g.outputPixels
+        case .directPixels: return count * max(g.channels, m) * plane
+        case .directLanes:
+            return max(16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels),
+                       g.patchSize * count * g.outputPixels)
         }
-        return g.patchSize * count * g.outputPixels
     }
 
-    // MARK: forward  Y[M, n] (+)= W · x
+    // MARK: forward  Y[M, n] (+)= W ⋆ x
 
     public func forward(source: Planes, count: Int, output: UnsafeMutablePointer<Float>, ldo: Int,
                         accumulate: Bool = false, scratch: UnsafeMutablePointer<Float>) {
         guard let weight else { preconditionFailure("Convolution.forward before setWeights") }
-        let g = geometry, p = g.outputPixels, m = outputChannels
-        if usesDirectKernel, let packed {
+        let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
+        switch kernel {
+        case .directPixels:
+            let layout = DirectLayout.pixels(height: g.height, width: g.width)
             for b in 0..<count {
-                Direct3x3.pad(source.image(b), channelStride: source.channelStride, channels: g.channels,
+                Direct3x3.pad(source.image(b), channelStride: source.channelStride, channels: c,
                               height: g.height, width: g.width, into: scratch)
-                Direct3x3.forward(padded: scratch, channels: g.channels, height: g.height, width: g.width,
-                                  packed: packed.pointer, outputs: m, output: output + b * p, outputStride: ldo,
-                                  accumulate: accumulate)
+                Direct3x3.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
+                                  output: output + b * p, outputStride: ldo, accumulate: accumulate)
             }
-            return
+        case .directLanes:
+            let layout = DirectLayout.lanes(height: g.height, width: g.width)
+            let lanesOut = scratch + c * layout.plane
+            for first in stride(from: 0, to: count, by: 16) {
+                let n = min(16, count - first)
+                Direct3x3.padLanes(source.starting(at: first), count: n, channels: c, height: g.height, width: g.width,
+                                   into: scratch)
+                Direct3x3.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
+                                  output: lanesOut, outputStride: 16 * p, accumulate: false)
+                Direct3x3.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
+                                      into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
+                                      accumulate: accumulate)
+            }
+        case .gemm:
+            let n = count * p, k = g.patchSize
+            ConvKernel.unfold(g, source: source, count: count, column: scratch)
+            sgemm(m: m, n: n, k: k, a: weight, lda: ldw, b: scratch, ldb: n, beta: accumulate ? 1 : 0,
+                  c: output, ldc: ldo)
         }
-        let n = count * p, k = g.patchSize
-        ConvKernel.unfold(g, source: source, count: count, column: scratch)
-        sgemm(m: m, n: n, k: k, a: weight, lda: ldw, b: scratch, ldb: n, beta: accumulate ? 1 : 0, c: output, ldc: ldo)
     }
 
     // MARK: backward  dW += dY ⋆ x,  dx += Wᵀ ⋆ dY
@@ -104,34 +139,53 @@ public final class Convolution {
     /// Given dY [M, n] (row stride `lddy`) for the same group: dW (rows `ldw` apart, like W)
     /// += dY · im2col(x)ᵀ, and, when `inputGradient` is given, dx += the input gradient
     /// (accumulated, so convolutions reading one input can share its gradient).
-    public func backward(source: Planes, count: Int, outputGradient dy: UnsafePointer<Float>, lddy: Int,
+    public func backward(source: Planes, count: Int, outputGradient dy: UnsafeMutablePointer<Float>, lddy: Int,
                          weightGradient dw: UnsafeMutablePointer<Float>, inputGradient: Planes?,
                          scratch: UnsafeMutablePointer<Float>) {
         guard let weight else { preconditionFailure("Convolution.backward before setWeights") }
-        let g = geometry, p = g.outputPixels, m = outputChannels
-        if usesDirectKernel, let flipped {
-            let plane = Direct3x3.paddedPlane(height: g.height, width: g.width), stride = g.channels * plane
+        let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
+        switch kernel {
+        case .directPixels:
+            let layout = DirectLayout.pixels(height: g.height, width: g.width), stride = c * layout.plane
             for b in 0..<count {
-                Direct3x3.pad(source.image(b), channelStride: source.channelStride, channels: g.channels,
+                Direct3x3.pad(source.image(b), channelStride: source.channelStride, channels: c,
                               height: g.height, width: g.width, into: scratch + b * stride)
             }
-            Direct3x3.weightGradient(outputGradient: dy, gradientStride: lddy, gradientImageStride: p, outputs: m,
-                                     padded: scratch, paddedImageStride: stride, channels: g.channels, count: count,
-                                     height: g.height, width: g.width, into: dw, ldw: ldw)
+            Direct3x3.weightGradient(outputGradient: dy, gradientStride: lddy, gradientRowStride: g.width,
+                                     gradientMapStride: p, outputs: m, padded: scratch, paddedMapStride: stride,
+                                     channels: c, layout: layout, count: count, into: dw, ldw: ldw)
             guard let inputGradient else { return }
             for b in 0..<count {
                 Direct3x3.pad(dy + b * p, channelStride: lddy, channels: m, height: g.height, width: g.width, into: scratch)
-                Direct3x3.forward(padded: scratch, channels: m, height: g.height, width: g.width, packed: flipped.pointer,
-                                  outputs: g.channels, output: inputGradient.image(b),
+                Direct3x3.forward(padded: scratch, channels: m, layout: layout, packed: flipped!.pointer,
+                                  outputs: c, output: inputGradient.image(b),
                                   outputStride: inputGradient.channelStride, accumulate: true)
             }
-            return
+        case .directLanes:
+            // dW by im2col + SGEMM over the whole group: summing over n = count·P columns at once
+            // beats the direct weight-gradient kernel, whose lane sums would come every 16 pixels.
+            let n = count * p, k = g.patchSize
+            ConvKernel.unfold(g, source: source, count: count, column: scratch)
+            sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
+            guard let inputGradient else { return }
+            let layout = DirectLayout.lanes(height: g.height, width: g.width)
+            let lanesDy = scratch, lanesDx = lanesDy + m * layout.plane
+            for first in stride(from: 0, to: count, by: 16) {
+                let n = min(16, count - first)
+                Direct3x3.padLanes(Planes(base: dy + first * p, imageStride: p, channelStride: lddy), count: n,
+                                   channels: m, height: g.height, width: g.width, into: lanesDy)
+                Direct3x3.forward(padded: lanesDy, channels: m, layout: layout, packed: flipped!.pointer, outputs: c,
+                                  output: lanesDx, outputStride: 16 * p, accumulate: false)
+                Direct3x3.unpackLanes(lanesDx, count: n, channels: c, pixels: p,
+                                      into: inputGradient.starting(at: first), accumulate: true)
+            }
+        case .gemm:
+            let n = count * p, k = g.patchSize
+            ConvKernel.unfold(g, source: source, count: count, column: scratch)
+            sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
+            guard let inputGradient else { return }
+            sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: ldw, b: dy, ldb: lddy, beta: 0, c: scratch, ldc: n)
+            ConvKernel.fold(g, column: scratch, count: count, destination: inputGradient)
         }
-        let n = count * p, k = g.patchSize
-        ConvKernel.unfold(g, source: source, count: count, column: scratch)
-        sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
-        guard let inputGradient else { return }
-        sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: ldw, b: dy, ldb: lddy, beta: 0, c: scratch, ldc: n)
-        ConvKernel.fold(g, column: scratch, count: count, destination: inputGradient)
     }
 }

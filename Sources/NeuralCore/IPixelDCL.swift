@@ -112,7 +112,7 @@ public final class IPixelDCL: Layer, FLOPCounting {
         convX.setWeights(stackX.value.pointer)
         convC1.setWeights(stackC1.value.pointer)
         convC2.setWeights(w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9)
-        let columns = convX.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let columns = convX.groupPixels(gemmColumns: groupColumns)
         let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)

@@ -120,7 +120,7 @@ public func im2col(_ g: ConvGeometry, source: UnsafePointer<Float>, channelStrid
                     if s == 1 {
                         (out + cols.lowerBound).update(from: src + cols.lowerBound, count: cols.count)
                     } else {
-                        for x in cols { out[x] = src[x * s] }
+                        gatherStrided(out, src, cols, stride: s)
                     }
                     if cols.upperBound < ow { (out + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound) }
                 }
@@ -152,7 +152,7 @@ public func col2im(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
                     if s == 1 {
                         for x in cols { to[x] += from[x] }
                     } else {
-                        for x in cols { to[x * s] += from[x] }
+                        scatterAddStrided(to, from, cols, stride: s)
                     }
                 }
             }
@@ -299,4 +299,38 @@ func fillZero(_ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         i += 16
     }
     while i < n { dst[i] = 0; i += 1 }
+}
+
+/// out[x] = src[x · s] for x in `range`; stride 2 (the encoder's convolutions) in 16-wide
+/// vectors: the even lanes of two consecutive 16-float loads.
+@inline(__always)
+func gatherStrided(_ out: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ range: Range<Int>, stride s: Int) {
+    var x = range.lowerBound
+    if s == 2 {
+        let raw = UnsafeRawPointer(src), dst = UnsafeMutableRawPointer(out)
+        while x + 16 <= range.upperBound {
+            let a = raw.loadUnaligned(fromByteOffset: 8 * x, as: SIMD16<Float>.self)
+            // The last element read, src[2x + 31], lies beyond the last one used (2x + 30); it is
+            // read only if the row holds it, i.e. when x + 16 < range end.
+            let b: SIMD16<Float>
+            if x + 16 < range.upperBound {
+                b = raw.loadUnaligned(fromByteOffset: 8 * x + 64, as: SIMD16<Float>.self)
+            } else {
+                var t = SIMD16<Float>()
+                for i in 0..<15 { t[i] = src[2 * x + 16 + i] }
+                b = t
+            }
+            dst.storeBytes(of: SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf), toByteOffset: 4 * x,
+                           as: SIMD16<Float>.self)
+            x += 16
+        }
+    }
+    while x < range.upperBound { out[x] = src[x * s]; x += 1 }
+}
+
+/// to[x · s] += from[x] for x in `range` (the adjoint of `gatherStrided`).
+@inline(__always)
+func scatterAddStrided(_ to: UnsafeMutablePointer<Float>, _ from: UnsafePointer<Float>, _ range: Range<Int>,
+                       stride s: Int) {
+    for x in range { to[x * s] += from[x] }
 }

@@ -65,7 +65,7 @@ final class PhaseConvolution {
         let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
         convolution = conv
         conv.setWeights(phaseWeight.value.pointer)
-        let columns = conv.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let columns = conv.groupPixels(gemmColumns: groupColumns)
         let plan = BatchPlan(batch: n, pixelsPerImage: pg, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)

@@ -84,7 +84,7 @@ public final class PixelDCL: Layer, FLOPCounting {
         self.conv1 = conv1
         conv0.setWeights(w0.value.pointer)
         conv1.setWeights(w1.value.pointer)
-        let columns = conv0.usesDirectKernel ? Convolution.directGroupPixels : groupColumns
+        let columns = conv0.groupPixels(gemmColumns: groupColumns)
         let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)

@@ -44,20 +44,20 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Train until the end of this epoch (the total).")
     var epochs: Int?
 
-    @Option(help: "Images per batch.")
-    var batch = 64
+    @Option(help: "Images per batch (default 64).")
+    var batch: Int?
 
-    @Option(help: "Adam learning rate.")
-    var lr = 5e-4
+    @Option(help: "Adam learning rate (default 5e-4).")
+    var lr: Double?
 
-    @Option(help: "Latent size.")
-    var latent = 128
+    @Option(help: "Latent size (default 128).")
+    var latent: Int?
 
-    @Option(help: "β, the weight of the KL term.")
-    var beta: Float = 1
+    @Option(help: "β, the weight of the KL term (default 1).")
+    var beta: Float?
 
-    @Option(help: "Seed of the initial weights, the data order and the noise.")
-    var seed: UInt64 = 0
+    @Option(help: "Seed of the initial weights, the data order and the noise (default 0).")
+    var seed: UInt64?
 
     @Option(help: "Also write sample and reconstruction grids every N steps.")
     var sampleEvery: Int?
@@ -85,13 +85,16 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         threads.apply()
         let folder = RunFolder(resume ?? out!)
+        if resume != nil && !FileManager.default.fileExists(atPath: folder.latestCheckpoint) {
+            throw VAEFacesError(file: folder.path, "no latest.safetensors here: not a training run folder (start one with --out)")
+        }
         let checkpoint = try resume.map { _ in try Checkpoint.read(path: folder.latestCheckpoint) }
         if let checkpoint {
             try checkResumeOptions(checkpoint.configuration)
         }
         var configuration = checkpoint?.configuration ?? TrainingConfiguration(
-            model: VAEConfiguration(latentDimension: latent, decoder: decoder!, klWeight: beta),
-            batchSize: batch, learningRate: lr, seed: seed)
+            model: VAEConfiguration(latentDimension: latent ?? 128, decoder: decoder!, klWeight: beta ?? 1),
+            batchSize: batch ?? 64, learningRate: lr ?? 5e-4, seed: seed ?? 0)
         try configuration.validate()
 
         // The data: options first, else the run's own, else $VAE_FACES_DATA.
@@ -152,11 +155,11 @@ struct TrainCommand: ParsableCommand {
     private func checkResumeOptions(_ c: TrainingConfiguration) throws {
         var conflicts = [String]()
         if let decoder, decoder != c.model.decoder { conflicts.append("--decoder \(decoder.rawValue) (the run's: \(c.model.decoder.rawValue))") }
-        if latent != 128 && latent != c.model.latentDimension { conflicts.append("--latent \(latent) (the run's: \(c.model.latentDimension))") }
-        if batch != 64 && batch != c.batchSize { conflicts.append("--batch \(batch) (the run's: \(c.batchSize))") }
-        if lr != 5e-4 && lr != c.learningRate { conflicts.append("--lr \(lr) (the run's: \(c.learningRate))") }
-        if beta != 1 && beta != c.model.klWeight { conflicts.append("--beta \(beta) (the run's: \(c.model.klWeight))") }
-        if seed != 0 && seed != c.seed { conflicts.append("--seed \(seed) (the run's: \(c.seed))") }
+        if let latent, latent != c.model.latentDimension { conflicts.append("--latent \(latent) (the run's: \(c.model.latentDimension))") }
+        if let batch, batch != c.batchSize { conflicts.append("--batch \(batch) (the run's: \(c.batchSize))") }
+        if let lr, lr != c.learningRate { conflicts.append("--lr \(lr) (the run's: \(c.learningRate))") }
+        if let beta, beta != c.model.klWeight { conflicts.append("--beta \(beta) (the run's: \(c.model.klWeight))") }
+        if let seed, seed != c.seed { conflicts.append("--seed \(seed) (the run's: \(c.seed))") }
         if !conflicts.isEmpty {
             throw ValidationError("a resumed run keeps its settings; drop " + conflicts.joined(separator: ", "))
         }

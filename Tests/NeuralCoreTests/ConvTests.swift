@@ -30,7 +30,8 @@ struct Im2ColCase: CustomTestStringConvertible, Sendable {
 
 @Test(arguments: [Im2ColCase(c: 2, h: 5, w: 7, k: 3, s: 1, p: 1), Im2ColCase(c: 3, h: 8, w: 6, k: 4, s: 2, p: 1),
                   Im2ColCase(c: 1, h: 7, w: 7, k: 6, s: 2, p: 2), Im2ColCase(c: 2, h: 3, w: 4, k: 2, s: 1, p: 1),
-                  Im2ColCase(c: 2, h: 5, w: 5, k: 3, s: 3, p: 0)])
+                  Im2ColCase(c: 2, h: 5, w: 5, k: 3, s: 3, p: 0),
+                  Im2ColCase(c: 2, h: 6, w: 40, k: 4, s: 2, p: 1), Im2ColCase(c: 1, h: 5, w: 35, k: 3, s: 2, p: 0)])
 func im2colMatchesDefinitionAndCol2imIsItsAdjoint(_ t: Im2ColCase) {
     let g = ConvGeometry(channels: t.c, height: t.h, width: t.w, kernelHeight: t.k, kernelWidth: t.k,
                          stride: t.s, padding: t.p)
@@ -229,14 +230,16 @@ func convAndTransposedConvAreAdjoint(_ kernel: (Int, Int, Int)) {
 /// The direct 3×3 kernels and im2col + SGEMM agree, for a weight slice (ldw > C·9), with
 /// accumulation into the output and into the input gradient, and an output-channel count that
 /// leaves a partial block of 8.
-@Test(arguments: [(5, 11, 4, 16), (3, 8, 2, 32), (16, 3, 2, 64)])
-func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int)) {
-    let (c, m, h, w) = shape
+@Test(arguments: [(5, 11, 4, 16, 2), (3, 8, 2, 32, 2), (16, 3, 2, 64, 2),   // pixels in the lanes
+                  (5, 11, 3, 5, 18), (4, 9, 4, 4, 3), (2, 3, 1, 1, 17)])      // images in the lanes
+func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int)) {
+    let (c, m, h, w, count) = shape
     let g = ConvGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
     let direct = Convolution(geometry: g, outputChannels: m)
     let gemm = Convolution(geometry: g, outputChannels: m, allowDirect: false)
-    #expect(direct.usesDirectKernel && !gemm.usesDirectKernel)
-    let count = 2, px = h * w, ldw = c * 9 + 5
+    #expect(direct.kernel == (w % 16 == 0 ? .directPixels : .directLanes))
+    #expect(gemm.kernel == .gemm)
+    let px = h * w, ldw = c * 9 + 5
     let weight = Reference.randomTensor([m, ldw], seed: 91)
     let x = Reference.randomTensor([count, c, h, w], seed: 92)
     let dy = Reference.randomTensor([m, count * px], seed: 93)
