@@ -125,10 +125,12 @@ public enum DirectConv {
     /// into [⌈M/8⌉][C][taps][8] (zeros past M).
     public static func pack(outputs m: Int, inputs c: Int, taps: Int, into packed: UnsafeMutablePointer<Float>,
                             _ weight: (_ output: Int, _ input: Int, _ tap: Int) -> Float) {
-        for b in 0..<((m + 7) / 8) {
+        // Output blocks in parallel: packing runs every step, outside the parallel layer code.
+        let out = UnsafeSendable(packed)
+        parallelFor((m + 7) / 8) { b in
             for ch in 0..<c { for t in 0..<taps { for j in 0..<8 {
                 let o = 8 * b + j
-                packed[((b * c + ch) * taps + t) * 8 + j] = o < m ? weight(o, ch, t) : 0
+                out.value[((b * c + ch) * taps + t) * 8 + j] = o < m ? weight(o, ch, t) : 0
             } } }
         }
     }
@@ -136,24 +138,14 @@ public enum DirectConv {
     /// Packs W [M, C, 3, 3] (rows `ldw` floats apart) into [⌈M/8⌉][C][9][8].
     public static func pack(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int, inputs c: Int,
                             into packed: UnsafeMutablePointer<Float>) {
-        for b in 0..<((m + 7) / 8) {
-            for ch in 0..<c { for t in 0..<9 { for j in 0..<8 {
-                let o = 8 * b + j
-                packed[((b * c + ch) * 9 + t) * 8 + j] = o < m ? weight[o * ldw + ch * 9 + t] : 0
-            } } }
-        }
+        pack(outputs: m, inputs: c, taps: 9, into: packed) { o, ch, t in weight[o * ldw + ch * 9 + t] }
     }
 
     /// Packs the kernel of the input-gradient convolution: W'[c, o, t] = W[o, c, 8 − t]
     /// (transposed and flipped), as [⌈C/8⌉][M][9][8].
     public static func packFlipped(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int, inputs c: Int,
                                    into packed: UnsafeMutablePointer<Float>) {
-        for b in 0..<((c + 7) / 8) {
-            for o in 0..<m { for t in 0..<9 { for j in 0..<8 {
-                let ch = 8 * b + j
-                packed[((b * m + o) * 9 + t) * 8 + j] = ch < c ? weight[o * ldw + ch * 9 + 8 - t] : 0
-            } } }
-        }
+        pack(outputs: c, inputs: m, taps: 9, into: packed) { ch, o, t in weight[o * ldw + ch * 9 + 8 - t] }
     }
 
     /// out[o] (+)= Σ_c Σ_t W[o, c, t] · window of padded channel c, over one map (pixel layout:

@@ -100,7 +100,8 @@ public final class IPixelDCL: Layer, FLOPCounting {
         input = x
         // Stack the kernels that read x and c1.
         forEachStackBlock(\.value) { stacked, weight, ldw, rows, cols in
-            for r in 0..<rows { (stacked + r * cols).update(from: weight + r * ldw, count: cols) }
+            let (dst, src) = (UnsafeSendable(stacked), UnsafeSendable(weight))
+            parallelChunks(rows) { r in for i in r { copyFloats(dst.value + i * cols, src.value + i * ldw, cols) } }
         }
         let convX = Convolution.reuse(self.convX, geometry: geometry(ci, h, w), outputChannels: 4 * c,
                                       allowDirect: allowsDirectKernel)
@@ -201,10 +202,8 @@ public final class IPixelDCL: Layer, FLOPCounting {
         workspace.reduce(params, workers: workers)
         // Split the stacked kernels' gradients back onto W1, W2, W3.
         forEachStackBlock(\.gradient) { stacked, weight, ldw, rows, cols in
-            for r in 0..<rows {
-                let d = weight + r * ldw, s = stacked + r * cols
-                for i in 0..<cols { d[i] += s[i] }
-            }
+            let (src, dst) = (UnsafeSendable(stacked), UnsafeSendable(weight))
+            parallelChunks(rows) { r in for i in r { addFloats(dst.value + i * ldw, src.value + i * cols, cols) } }
         }
         return dx
     }
