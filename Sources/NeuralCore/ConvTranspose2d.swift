@@ -85,25 +85,27 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
     // MARK: phase kernels of the DCL  W [Cin, Cout, 6, 6] ↔ W_phase [4·Cout, Cin, 3, 3]
 
     /// Calls body(phaseIndex, weightIndex) for every element of the phase weights; the map is a
-    /// bijection (each of the 36 taps belongs to exactly one phase and one 3×3 position).
+    /// bijection (each of the 36 taps belongs to exactly one phase and one 3×3 position), so
+    /// the (phase, output channel) blocks run in parallel.
     @inline(__always)
     private func forEachPhaseTap(_ body: (Int, Int) -> Void) {
         let cin = inputChannels, cout = outputChannels
-        for p in 0..<2 { for q in 0..<2 { for o in 0..<cout { for c in 0..<cin {
-            for dy in 0..<3 { for dx in 0..<3 {
+        parallelFor(4 * cout) { block in
+            let p = block / (2 * cout), q = (block / cout) % 2, o = block % cout
+            for c in 0..<cin { for dy in 0..<3 { for dx in 0..<3 {
                 let ky = 4 - 2 * dy + p, kx = 4 - 2 * dx + q
                 let phaseIndex = ((((2 * p + q) * cout + o) * cin + c) * 3 + dy) * 3 + dx
                 body(phaseIndex, ((c * cout + o) * 6 + ky) * 6 + kx)
-            } }
-        } } } }
+            } } }
+        }
     }
 
     // MARK: forward  x [N, Cin, H, W] → y [N, Cout, Hout, Wout]
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         if usesPhaseDecomposition {
-            let pw = phase.phaseWeight.value.pointer, w = weight.value.pointer
-            forEachPhaseTap { pw[$0] = w[$1] }
+            let pw = UnsafeSendable(phase.phaseWeight.value.pointer), w = weight.value.pointer
+            forEachPhaseTap { pw.value[$0] = w[$1] }
             return phase.forward(x)
         }
         let (n, h, w) = expectImages(x, channels: inputChannels, "ConvTranspose2d")
@@ -137,8 +139,8 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
             let pg = phase.phaseWeight.gradient
             pg.zero()
             let dx = phase.backward(dy, computesInputGradient: computesInputGradient)
-            let gw = weight.gradient.pointer, gp = pg.pointer
-            forEachPhaseTap { gw[$1] += gp[$0] }
+            let gw = UnsafeSendable(weight.gradient.pointer), gp = pg.pointer
+            forEachPhaseTap { gw.value[$1] += gp[$0] }
             return dx
         }
         guard let x = input, let y = output else { preconditionFailure("ConvTranspose2d.backward before forward") }

@@ -1,6 +1,6 @@
 /// One convolution inside a layer — geometry, output channels, weights — and the kernel that
 /// runs it on a group of images. Every conv-type layer runs its convolutions through this type:
-/// - the direct 3×3 kernels (`Direct3x3`) for every 3×3 stride-1 pad-1 convolution: pixels in
+/// - the direct 3×3 kernels (`DirectConv`) for every 3×3 stride-1 pad-1 convolution: pixels in
 ///   the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
 /// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries (the encoder's
 ///   4×4 stride-2 convolutions, resize-conv's 2×2 phase convolution).
@@ -18,16 +18,22 @@ public final class Convolution {
         case directPixels
         /// Direct 3×3, one pixel of 16 images per vector (small or odd-sized maps).
         case directLanes
+        /// 4×4 stride 2 pad 1 (the encoder's convolutions after the first) forward as a direct
+        /// 2×2 convolution of the input's space-to-depth, images in the lanes; backward by
+        /// im2col + SGEMM.
+        case spaceToDepth
     }
 
     public let geometry: ConvGeometry
     public let outputChannels: Int
     public let kernel: Kernel
+    /// Images per backward SGEMM on the space-to-depth path (about 512 columns).
+    private var dwImages: Int { max(1, 512 / max(1, geometry.outputPixels)) }
     public var usesDirectKernel: Bool { kernel != .gemm }
     private var weight: UnsafePointer<Float>?
     private var ldw = 0
-    private let packed: Tensor?        // forward weights, Direct3x3.pack layout
-    private let flipped: Tensor?       // input-gradient weights, Direct3x3.packFlipped layout
+    private let packed: Tensor?        // forward weights, DirectConv.pack layout
+    private let flipped: Tensor?       // input-gradient weights, DirectConv.packFlipped layout
 
     /// - Parameter allowDirect: false forces im2col + SGEMM (tests compare the kernels).
     public init(geometry: ConvGeometry, outputChannels: Int, allowDirect: Bool = true) {
@@ -35,9 +41,12 @@ public final class Convolution {
         self.outputChannels = outputChannels
         kernel = Self.kernel(for: geometry, allowDirect: allowDirect)
         if kernel != .gemm {
-            let m8 = (outputChannels + 7) / 8 * 8, c8 = (geometry.channels + 7) / 8 * 8
-            packed = Tensor(shape: [m8 * geometry.channels * 9])
-            flipped = Tensor(shape: [c8 * outputChannels * 9])
+            // Packed kernels: 9 taps per pair (3×3), or 4 per pair of 4·C S channels (2×2).
+            let s2d = kernel == .spaceToDepth
+            let inputs = s2d ? 4 * geometry.channels : geometry.channels, taps = s2d ? 4 : 9
+            let m8 = (outputChannels + 7) / 8 * 8, c8 = (inputs + 7) / 8 * 8
+            packed = Tensor(shape: [m8 * inputs * taps])
+            flipped = s2d ? nil : Tensor(shape: [c8 * outputChannels * taps])
         } else {
             packed = nil
             flipped = nil
@@ -46,8 +55,14 @@ public final class Convolution {
 
     /// The kernel for a geometry: direct for 3×3 stride-1 pad-1 convolutions, else im2col + SGEMM.
     public static func kernel(for g: ConvGeometry, allowDirect: Bool = true) -> Kernel {
-        guard allowDirect, g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1, g.padding == 1 else { return .gemm }
-        return Direct3x3.supportsPixelLayout(height: g.height, width: g.width) ? .directPixels : .directLanes
+        guard allowDirect else { return .gemm }
+        // (With few input channels, as in the RGB layer, S is thin and SGEMM does better.)
+        if g.kernelHeight == 4, g.kernelWidth == 4, g.stride == 2, g.padding == 1, g.height % 2 == 0, g.width % 2 == 0,
+           g.channels >= 8 {
+            return .spaceToDepth
+        }
+        guard g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1, g.padding == 1 else { return .gemm }
+        return DirectConv.supportsPixelLayout(height: g.height, width: g.width) ? .directPixels : .directLanes
     }
 
     /// Returns `existing` if it is this convolution (geometry, outputs, kernel), else a new one:
@@ -69,6 +84,7 @@ public final class Convolution {
         case .gemm: gemmColumns
         case .directPixels: 1024
         case .directLanes: 32 * geometry.outputPixels
+        case .spaceToDepth: 16 * geometry.outputPixels
         }
     }
 
@@ -78,23 +94,38 @@ public final class Convolution {
     public func setWeights(_ w: UnsafePointer<Float>, ldw: Int? = nil, backward: Bool = false) {
         weight = w
         self.ldw = ldw ?? geometry.patchSize
-        guard let packed, let flipped else { return }
-        if backward {
-            Direct3x3.packFlipped(w, ldw: self.ldw, outputs: outputChannels, inputs: geometry.channels, into: flipped.pointer)
-        } else {
-            Direct3x3.pack(w, ldw: self.ldw, outputs: outputChannels, inputs: geometry.channels, into: packed.pointer)
+        guard let packed else { return }
+        if kernel == .spaceToDepth {
+            // W2[o][(c, py, px)][a, b] = W[o][c][2a + py][2b + px].
+            let ldw = self.ldw, c4 = 4 * geometry.channels
+            @inline(__always) func w2(_ o: Int, _ s: Int, _ t: Int) -> Float {
+                let c = s >> 2, py = (s >> 1) & 1, px = s & 1, a = t >> 1, b = t & 1
+                return w[o * ldw + c * 16 + (2 * a + py) * 4 + 2 * b + px]
+            }
+            if !backward {
+                DirectConv.pack(outputs: outputChannels, inputs: c4, taps: 4, into: packed.pointer) { o, s, t in w2(o, s, t) }
+            }
+            return
+        }
+        if backward, let flipped {
+            DirectConv.packFlipped(w, ldw: self.ldw, outputs: outputChannels, inputs: geometry.channels, into: flipped.pointer)
+        } else if !backward {
+            DirectConv.pack(w, ldw: self.ldw, outputs: outputChannels, inputs: geometry.channels, into: packed.pointer)
         }
     }
 
     /// Scratch floats `forward` and `backward` need for a group of `count` images.
     public func scratchCount(images count: Int) -> Int {
-        let g = geometry, m = outputChannels, plane = Direct3x3.paddedPlane(height: g.height, width: g.width)
+        let g = geometry, m = outputChannels, plane = DirectConv.paddedPlane(height: g.height, width: g.width)
         switch kernel {
         case .gemm: return g.patchSize * count * g.outputPixels
         case .directPixels: return count * max(g.channels, m) * plane
         case .directLanes:
             return max(16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels),
                        g.patchSize * count * g.outputPixels)
+        case .spaceToDepth:
+            let s2d = 4 * g.channels * (g.height / 2 + 1) * (g.width / 2 + 1)
+            return max(16 * (s2d + m * g.outputPixels), g.patchSize * min(count, dwImages) * g.outputPixels)
         }
     }
 
@@ -108,9 +139,9 @@ public final class Convolution {
         case .directPixels:
             let layout = DirectLayout.pixels(height: g.height, width: g.width)
             for b in 0..<count {
-                Direct3x3.pad(source.image(b), channelStride: source.channelStride, channels: c,
+                DirectConv.pad(source.image(b), channelStride: source.channelStride, channels: c,
                               height: g.height, width: g.width, into: scratch)
-                Direct3x3.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
+                DirectConv.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
                                   output: output + b * p, outputStride: ldo, accumulate: accumulate)
             }
         case .directLanes:
@@ -118,11 +149,26 @@ public final class Convolution {
             let lanesOut = scratch + c * layout.plane
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)
-                Direct3x3.padLanes(source.starting(at: first), count: n, channels: c, height: g.height, width: g.width,
+                DirectConv.padLanes(source.starting(at: first), count: n, channels: c, height: g.height, width: g.width,
                                    into: scratch)
-                Direct3x3.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
+                DirectConv.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
                                   output: lanesOut, outputStride: 16 * p, accumulate: false)
-                Direct3x3.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
+                DirectConv.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
+                                      into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
+                                      accumulate: accumulate)
+            }
+        case .spaceToDepth:
+            let (hs, ws) = (g.height / 2 + 1, g.width / 2 + 1)
+            let layout = DirectLayout.lanes(inputHeight: hs, inputWidth: ws, outputHeight: g.outputHeight,
+                                            outputWidth: g.outputWidth, kernel: 2)
+            let lanesOut = scratch + 4 * c * hs * ws * 16
+            for first in stride(from: 0, to: count, by: 16) {
+                let n = min(16, count - first)
+                DirectConv.spaceToDepthLanes(source.starting(at: first), count: n, channels: c, height: g.height,
+                                            width: g.width, into: scratch)
+                DirectConv.forward(padded: scratch, channels: 4 * c, layout: layout, packed: packed!.pointer, outputs: m,
+                                  output: lanesOut, outputStride: 16 * p, accumulate: false)
+                DirectConv.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
                                       into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
                                       accumulate: accumulate)
             }
@@ -148,16 +194,16 @@ public final class Convolution {
         case .directPixels:
             let layout = DirectLayout.pixels(height: g.height, width: g.width), stride = c * layout.plane
             for b in 0..<count {
-                Direct3x3.pad(source.image(b), channelStride: source.channelStride, channels: c,
+                DirectConv.pad(source.image(b), channelStride: source.channelStride, channels: c,
                               height: g.height, width: g.width, into: scratch + b * stride)
             }
-            Direct3x3.weightGradient(outputGradient: dy, gradientStride: lddy, gradientRowStride: g.width,
+            DirectConv.weightGradient(outputGradient: dy, gradientStride: lddy, gradientRowStride: g.width,
                                      gradientMapStride: p, outputs: m, padded: scratch, paddedMapStride: stride,
                                      channels: c, layout: layout, count: count, into: dw, ldw: ldw)
             guard let inputGradient else { return }
             for b in 0..<count {
-                Direct3x3.pad(dy + b * p, channelStride: lddy, channels: m, height: g.height, width: g.width, into: scratch)
-                Direct3x3.forward(padded: scratch, channels: m, layout: layout, packed: flipped!.pointer,
+                DirectConv.pad(dy + b * p, channelStride: lddy, channels: m, height: g.height, width: g.width, into: scratch)
+                DirectConv.forward(padded: scratch, channels: m, layout: layout, packed: flipped!.pointer,
                                   outputs: c, output: inputGradient.image(b),
                                   outputStride: inputGradient.channelStride, accumulate: true)
             }
@@ -172,12 +218,27 @@ public final class Convolution {
             let lanesDy = scratch, lanesDx = lanesDy + m * layout.plane
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)
-                Direct3x3.padLanes(Planes(base: dy + first * p, imageStride: p, channelStride: lddy), count: n,
+                DirectConv.padLanes(Planes(base: dy + first * p, imageStride: p, channelStride: lddy), count: n,
                                    channels: m, height: g.height, width: g.width, into: lanesDy)
-                Direct3x3.forward(padded: lanesDy, channels: m, layout: layout, packed: flipped!.pointer, outputs: c,
+                DirectConv.forward(padded: lanesDy, channels: m, layout: layout, packed: flipped!.pointer, outputs: c,
                                   output: lanesDx, outputStride: 16 * p, accumulate: false)
-                Direct3x3.unpackLanes(lanesDx, count: n, channels: c, pixels: p,
+                DirectConv.unpackLanes(lanesDx, count: n, channels: c, pixels: p,
                                       into: inputGradient.starting(at: first), accumulate: true)
+            }
+        case .spaceToDepth:
+            // Both gradients by im2col + SGEMM, a few images at a time (the space-to-depth form's
+            // input gradient would also compute the padding border of S: slower on small maps).
+            let k = g.patchSize
+            for first in stride(from: 0, to: count, by: dwImages) {
+                let n = min(dwImages, count - first), cols = n * p
+                let dyGroup = dy + first * p
+                ConvKernel.unfold(g, source: source.starting(at: first), count: n, column: scratch)
+                sgemm(transposeB: true, m: m, n: k, k: cols, a: dyGroup, lda: lddy, b: scratch, ldb: cols,
+                      beta: 1, c: dw, ldc: ldw)
+                guard let inputGradient else { continue }
+                sgemm(transposeA: true, m: k, n: cols, k: m, a: weight, lda: ldw, b: dyGroup, ldb: lddy, beta: 0,
+                      c: scratch, ldc: cols)
+                ConvKernel.fold(g, column: scratch, count: n, destination: inputGradient.starting(at: first))
             }
         case .gemm:
             let n = count * p, k = g.patchSize

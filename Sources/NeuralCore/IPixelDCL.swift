@@ -71,17 +71,17 @@ public final class IPixelDCL: Layer, FLOPCounting {
 
     /// Calls body(stacked, weight, ldw, rows, columns) for each block of the stacked kernels:
     /// rows of `stacked` (row length `columns`) ↔ rows of a parameter slice (row stride ldw).
-    private func forEachStackBlock(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int,
-                                            KeyPath<Parameter, Tensor>) -> Void, tensor: KeyPath<Parameter, Tensor>) {
+    private func forEachStackBlock(_ tensor: KeyPath<Parameter, Tensor>,
+                                   _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
         let ci = inputChannels, c = outputChannels
         let kx = ci * 9, kc = c * 9, k2 = (ci + c) * 9, k3 = (ci + 2 * c) * 9
         let sx = stackX[keyPath: tensor].pointer, sc = stackC1[keyPath: tensor].pointer
         let p1 = w1[keyPath: tensor].pointer, p2 = w2[keyPath: tensor].pointer, p3 = w3[keyPath: tensor].pointer
-        body(sx, p1, kx, c, kx, tensor)                       // W1
-        body(sx + c * kx, p2, k2, c, kx, tensor)              // W2[:, :Cin]
-        body(sx + 2 * c * kx, p3, k3, 2 * c, kx, tensor)      // W3[:, :Cin]
-        body(sc, p2 + kx, k2, c, kc, tensor)                  // W2[:, Cin:]
-        body(sc + c * kc, p3 + kx, k3, 2 * c, kc, tensor)     // W3[:, Cin:Cin+C]
+        body(sx, p1, kx, c, kx)                       // W1
+        body(sx + c * kx, p2, k2, c, kx)              // W2[:, :Cin]
+        body(sx + 2 * c * kx, p3, k3, 2 * c, kx)      // W3[:, :Cin]
+        body(sc, p2 + kx, k2, c, kc)                  // W2[:, Cin:]
+        body(sc + c * kc, p3 + kx, k3, 2 * c, kc)     // W3[:, Cin:Cin+C]
     }
 
     private func geometry(_ channels: Int, _ h: Int, _ w: Int) -> ConvGeometry {
@@ -99,9 +99,10 @@ public final class IPixelDCL: Layer, FLOPCounting {
         self.pStore = pStore
         input = x
         // Stack the kernels that read x and c1.
-        forEachStackBlock({ stacked, weight, ldw, rows, cols, _ in
-            for r in 0..<rows { (stacked + r * cols).update(from: weight + r * ldw, count: cols) }
-        }, tensor: \.value)
+        forEachStackBlock(\.value) { stacked, weight, ldw, rows, cols in
+            let (dst, src) = (UnsafeSendable(stacked), UnsafeSendable(weight))
+            parallelChunks(rows) { r in for i in r { copyFloats(dst.value + i * cols, src.value + i * ldw, cols) } }
+        }
         let convX = Convolution.reuse(self.convX, geometry: geometry(ci, h, w), outputChannels: 4 * c,
                                       allowDirect: allowsDirectKernel)
         let convC1 = Convolution.reuse(self.convC1, geometry: geometry(c, h, w), outputChannels: 3 * c,
@@ -200,12 +201,10 @@ public final class IPixelDCL: Layer, FLOPCounting {
         }
         workspace.reduce(params, workers: workers)
         // Split the stacked kernels' gradients back onto W1, W2, W3.
-        forEachStackBlock({ stacked, weight, ldw, rows, cols, _ in
-            for r in 0..<rows {
-                let d = weight + r * ldw, s = stacked + r * cols
-                for i in 0..<cols { d[i] += s[i] }
-            }
-        }, tensor: \.gradient)
+        forEachStackBlock(\.gradient) { stacked, weight, ldw, rows, cols in
+            let (src, dst) = (UnsafeSendable(stacked), UnsafeSendable(weight))
+            parallelChunks(rows) { r in for i in r { addFloats(dst.value + i * ldw, src.value + i * cols, cols) } }
+        }
         return dx
     }
 }

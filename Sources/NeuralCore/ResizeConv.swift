@@ -49,17 +49,20 @@ public final class ResizeConv: Layer, FLOPCounting {
     /// Calls body(phaseIndex, weightIndex) for each (phase tap, 3×3 tap) pair that it sums.
     @inline(__always)
     private func forEachPhaseTap(_ body: (Int, Int) -> Void) {
-        // rows[p][e]: the kernel rows (or columns) that fall on window position e in phase p.
-        let rows: [[[Int]]] = [[[0], [1, 2]], [[0, 1], [2]]]
+        // Kernel rows (or columns) on window position e in phase p: 0..<1+p for e = 0, 1+p..<3 for e = 1.
+        @inline(__always) func taps(_ p: Int, _ e: Int) -> Range<Int> { e == 0 ? 0..<(1 + p) : (1 + p)..<3 }
         let cin = inputChannels, cout = outputChannels
-        for p in 0..<2 { for q in 0..<2 { for o in 0..<cout { for c in 0..<cin {
-            for ey in 0..<2 { for ex in 0..<2 {
-                let phaseIndex = ((((2 * p + q) * cout + o) * cin + c) * 2 + ey) * 2 + ex
-                for ky in rows[p][ey] { for kx in rows[q][ex] {
-                    body(phaseIndex, ((o * cin + c) * 3 + ky) * 3 + kx)
+        // Output channels in parallel: channel o's phase taps and weights are its own.
+        parallelFor(cout) { o in
+            for p in 0..<2 { for q in 0..<2 { for c in 0..<cin {
+                for ey in 0..<2 { for ex in 0..<2 {
+                    let phaseIndex = ((((2 * p + q) * cout + o) * cin + c) * 2 + ey) * 2 + ex
+                    for ky in taps(p, ey) { for kx in taps(q, ex) {
+                        body(phaseIndex, ((o * cin + c) * 3 + ky) * 3 + kx)
+                    } }
                 } }
-            } }
-        } } } }
+            } } }
+        }
     }
 
     // MARK: forward  x [N, Cin, H, W] → y [N, Cout, 2H, 2W]
@@ -67,8 +70,8 @@ public final class ResizeConv: Layer, FLOPCounting {
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let pw = phase.phaseWeight.value
         pw.zero()
-        let p = pw.pointer, w = weight.value.pointer
-        forEachPhaseTap { p[$0] += w[$1] }
+        let p = UnsafeSendable(pw.pointer), w = weight.value.pointer
+        forEachPhaseTap { p.value[$0] += w[$1] }
         return phase.forward(x)
     }
 
@@ -78,8 +81,8 @@ public final class ResizeConv: Layer, FLOPCounting {
         let pg = phase.phaseWeight.gradient
         pg.zero()
         let dx = phase.backward(dy, computesInputGradient: computesInputGradient)
-        let gw = weight.gradient.pointer, gp = pg.pointer
-        forEachPhaseTap { gw[$1] += gp[$0] }
+        let gw = UnsafeSendable(weight.gradient.pointer), gp = pg.pointer
+        forEachPhaseTap { gw.value[$1] += gp[$0] }
         return dx
     }
 }

@@ -94,7 +94,8 @@ public final class Workspace: @unchecked Sendable {
         prepare(workers: workers)
         for w in 1..<max(1, workers) {
             for (i, p) in parameters.enumerated() {
-                partials[w].buffer(i, count: p.gradient.count).update(repeating: 0, count: p.gradient.count)
+                let buffer = UnsafeSendable(partials[w].buffer(i, count: p.gradient.count))
+                parallelChunks(p.gradient.count) { r in (buffer.value + r.lowerBound).update(repeating: 0, count: r.count) }
             }
         }
     }
@@ -109,8 +110,11 @@ public final class Workspace: @unchecked Sendable {
     public func reduce(_ parameters: [Parameter], workers: Int) {
         for w in 1..<max(1, workers) {
             for (i, p) in parameters.enumerated() {
-                let src = partials[w].buffer(i, count: p.gradient.count), dst = p.gradient.pointer
-                for k in 0..<p.gradient.count { dst[k] += src[k] }
+                let src = UnsafeSendable(partials[w].buffer(i, count: p.gradient.count))
+                let dst = UnsafeSendable(p.gradient.pointer)
+                parallelChunks(p.gradient.count) { r in
+                    addFloats(dst.value + r.lowerBound, src.value + r.lowerBound, r.count)
+                }
             }
         }
     }

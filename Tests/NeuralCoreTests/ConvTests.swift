@@ -97,6 +97,8 @@ let convCases = [
     ConvCase(n: 3, cin: 4, cout: 3, h: 4, w: 32, k: 3, s: 1, p: 1, bias: true),       // direct kernel, M < 8
     ConvCase(n: 2, cin: 9, cout: 10, h: 2, w: 16, k: 3, s: 1, p: 1, bias: false),     // direct, M = 8 + 2
     ConvCase(n: 2, cin: 9, cout: 10, h: 2, w: 16, k: 3, s: 1, p: 1, bias: false, direct: false),
+    ConvCase(n: 3, cin: 5, cout: 4, h: 6, w: 6, k: 4, s: 2, p: 1, bias: false, direct: false),      // GEMM encoder
+    ConvCase(n: 18, cin: 8, cout: 9, h: 8, w: 10, k: 4, s: 2, p: 1, bias: true),  // space-to-depth, > 16 images
 ]
 
 @Test(arguments: convCases)
@@ -230,18 +232,21 @@ func convAndTransposedConvAreAdjoint(_ kernel: (Int, Int, Int)) {
 /// The direct 3×3 kernels and im2col + SGEMM agree, for a weight slice (ldw > C·9), with
 /// accumulation into the output and into the input gradient, and an output-channel count that
 /// leaves a partial block of 8.
-@Test(arguments: [(5, 11, 4, 16, 2), (3, 8, 2, 32, 2), (16, 3, 2, 64, 2),   // pixels in the lanes
-                  (5, 11, 3, 5, 18), (4, 9, 4, 4, 3), (2, 3, 1, 1, 17)])      // images in the lanes
-func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int)) {
-    let (c, m, h, w, count) = shape
-    let g = ConvGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
+@Test(arguments: [(5, 11, 4, 16, 2, 3), (3, 8, 2, 32, 2, 3), (16, 3, 2, 64, 2, 3),   // pixels in the lanes
+                  (5, 11, 3, 5, 18, 3), (4, 9, 4, 4, 3, 3), (2, 3, 1, 1, 17, 3),      // images in the lanes
+                  (9, 10, 6, 8, 17, 4), (8, 8, 4, 4, 2, 4)])                          // 4×4 s2: space-to-depth
+func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int, Int)) {
+    let (c, m, h, w, count, k) = shape
+    let g = k == 3 ? ConvGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
+                   : ConvGeometry(channels: c, height: h, width: w, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)
     let direct = Convolution(geometry: g, outputChannels: m)
     let gemm = Convolution(geometry: g, outputChannels: m, allowDirect: false)
-    #expect(direct.kernel == (w % 16 == 0 ? .directPixels : .directLanes))
+    #expect(direct.kernel == (k == 4 ? .spaceToDepth : w % 16 == 0 ? .directPixels : .directLanes))
     #expect(gemm.kernel == .gemm)
-    let px = h * w, ldw = c * 9 + 5
+    let px = g.outputPixels, taps = k * k, ldw = c * taps + 5
     let weight = Reference.randomTensor([m, ldw], seed: 91)
     let x = Reference.randomTensor([count, c, h, w], seed: 92)
+    let ipx = h * w
     let dy = Reference.randomTensor([m, count * px], seed: 93)
     let start = Reference.randomTensor([m, count * px], seed: 94)
     var results: [[Float]] = []
@@ -249,18 +254,18 @@ func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int)) {
         conv.setWeights(weight.pointer, ldw: ldw)
         let scratch = Tensor(shape: [conv.scratchCount(images: count)])
         let y = Tensor(shape: start.shape, values: start.array)
-        conv.forward(source: .nchw(x.pointer, channels: c, pixels: px), count: count, output: y.pointer,
+        conv.forward(source: .nchw(x.pointer, channels: c, pixels: ipx), count: count, output: y.pointer,
                      ldo: count * px, accumulate: true, scratch: scratch.pointer)
         conv.setWeights(weight.pointer, ldw: ldw, backward: true)
         let dw = Tensor(shape: [m, ldw]), dx = Tensor(shape: x.shape)
         dw.fill(1)
         dx.fill(2)
-        conv.backward(source: .nchw(x.pointer, channels: c, pixels: px), count: count, outputGradient: dy.pointer,
+        conv.backward(source: .nchw(x.pointer, channels: c, pixels: ipx), count: count, outputGradient: dy.pointer,
                       lddy: count * px, weightGradient: dw.pointer,
-                      inputGradient: .nchw(dx.pointer, channels: c, pixels: px), scratch: scratch.pointer)
+                      inputGradient: .nchw(dx.pointer, channels: c, pixels: ipx), scratch: scratch.pointer)
         results.append(y.array + dw.array + dx.array)
         // Columns of the weight rows beyond the slice are never touched.
-        #expect((0..<m).allSatisfy { r in (c * 9..<ldw).allSatisfy { dw[r * ldw + $0] == 1 } })
+        #expect((0..<m).allSatisfy { r in (c * taps..<ldw).allSatisfy { dw[r * ldw + $0] == 1 } })
     }
     #expect(relativeMaxError(results[0], results[1]) < 1e-5)
 }

@@ -1,6 +1,8 @@
-/// Direct 3×3 convolution kernels (stride 1, zero padding 1), register-blocked with SIMD16
-/// FMAs. No im2col and no GEMM packing: SGEMM spends much of its time packing the tall, thin
-/// column matrices of the decoder's convolutions, and im2col costs a pass of its own.
+/// Direct convolution kernels, register-blocked with SIMD16 FMAs: 3×3 stride-1 pad-1
+/// convolutions (forward, input gradient, weight gradient), and the 2×2 convolution that a
+/// 4×4 stride-2 convolution becomes after space-to-depth. No im2col and no GEMM packing:
+/// SGEMM spends much of its time packing the tall, thin column matrices of the decoder's
+/// convolutions, and im2col costs a pass of its own.
 ///
 /// The kernels work on 16-float vectors in one of two layouts (`DirectLayout`):
 /// - pixels: a vector is 16 neighbouring pixels of one row of one image (maps whose width is a
@@ -9,11 +11,12 @@
 ///   odd-sized maps (4×4, 8×8): every load is aligned and no vector straddles rows.
 /// A window's taps sit `rowStride` apart vertically and `tapStride` apart horizontally.
 ///
-/// Packed weights [⌈M/8⌉][C][9][8]: for output block b, input channel c, tap t = 3ky + kx, the
+/// Packed weights [⌈M/8⌉][C][9][8] (3×3; [·][·][4][8] for 2×2): for output block b, input
+/// channel c, tap t = 3ky + kx, the
 /// 8 weights W[8b + j, c, ky, kx] side by side (zero for j ≥ M − 8b): one broadcast per (tap, j)
 /// feeds a whole vector. The input gradient of a 3×3 same convolution is the same convolution
 /// of the padded output gradient with the kernel flipped and transposed (`packFlipped`).
-public enum Direct3x3 {
+public enum DirectConv {
     /// Whether the pixel layout handles an H×W map: 16-pixel vectors pair up within rows.
     public static func supportsPixelLayout(height: Int, width: Int) -> Bool {
         width % 16 == 0 && (height * width / 16) % 2 == 0 && height > 0
@@ -92,27 +95,57 @@ public enum Direct3x3 {
         }
     }
 
+    // MARK: space-to-depth, for 4×4 stride-2 pad-1 convolutions
+
+    /// A 4×4 stride-2 pad-1 convolution of a C×H×W map (H, W even) is a valid 2×2 stride-1
+    /// convolution of its space-to-depth: with the input padded by 1, channel (c, py, px) of
+    /// S holds padded[c][2i + py][2j + px] on an (H/2 + 1) × (W/2 + 1) grid, and
+    /// W2[o][(c, py, px)][a][b] = W[o][c][2a + py][2b + px]. This gathers up to 16 images into
+    /// S in the lanes layout [4C][H/2+1][W/2+1][16] (zero where padded or missing).
+    public static func spaceToDepthLanes(_ source: Planes, count: Int, channels: Int, height h: Int, width w: Int,
+                                         into lanes: UnsafeMutablePointer<Float>) {
+        let hs = h / 2 + 1, ws = w / 2 + 1
+        fillZero(lanes, 4 * channels * hs * ws * 16)
+        for b in 0..<count {
+            let image = source.image(b)
+            for c in 0..<channels {
+                let src = image + c * source.channelStride
+                for y in 0..<h {
+                    let py = (y + 1) & 1, i = (y + 1) >> 1
+                    for x in 0..<w {
+                        let px = (x + 1) & 1, j = (x + 1) >> 1
+                        lanes[(((4 * c + 2 * py + px) * hs + i) * ws + j) * 16 + b] = src[y * w + x]
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs any kernel with `taps` taps per (output, input) pair, given element by element,
+    /// into [⌈M/8⌉][C][taps][8] (zeros past M).
+    public static func pack(outputs m: Int, inputs c: Int, taps: Int, into packed: UnsafeMutablePointer<Float>,
+                            _ weight: (_ output: Int, _ input: Int, _ tap: Int) -> Float) {
+        // Output blocks in parallel: packing runs every step, outside the parallel layer code.
+        let out = UnsafeSendable(packed)
+        parallelFor((m + 7) / 8) { b in
+            for ch in 0..<c { for t in 0..<taps { for j in 0..<8 {
+                let o = 8 * b + j
+                out.value[((b * c + ch) * taps + t) * 8 + j] = o < m ? weight(o, ch, t) : 0
+            } } }
+        }
+    }
+
     /// Packs W [M, C, 3, 3] (rows `ldw` floats apart) into [⌈M/8⌉][C][9][8].
     public static func pack(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int, inputs c: Int,
                             into packed: UnsafeMutablePointer<Float>) {
-        for b in 0..<((m + 7) / 8) {
-            for ch in 0..<c { for t in 0..<9 { for j in 0..<8 {
-                let o = 8 * b + j
-                packed[((b * c + ch) * 9 + t) * 8 + j] = o < m ? weight[o * ldw + ch * 9 + t] : 0
-            } } }
-        }
+        pack(outputs: m, inputs: c, taps: 9, into: packed) { o, ch, t in weight[o * ldw + ch * 9 + t] }
     }
 
     /// Packs the kernel of the input-gradient convolution: W'[c, o, t] = W[o, c, 8 − t]
     /// (transposed and flipped), as [⌈C/8⌉][M][9][8].
     public static func packFlipped(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int, inputs c: Int,
                                    into packed: UnsafeMutablePointer<Float>) {
-        for b in 0..<((c + 7) / 8) {
-            for o in 0..<m { for t in 0..<9 { for j in 0..<8 {
-                let ch = 8 * b + j
-                packed[((b * m + o) * 9 + t) * 8 + j] = ch < c ? weight[o * ldw + ch * 9 + 8 - t] : 0
-            } } }
-        }
+        pack(outputs: c, inputs: m, taps: 9, into: packed) { ch, o, t in weight[o * ldw + ch * 9 + 8 - t] }
     }
 
     /// out[o] (+)= Σ_c Σ_t W[o, c, t] · window of padded channel c, over one map (pixel layout:
@@ -123,7 +156,7 @@ public enum Direct3x3 {
                                output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool) {
         let h = layout.height, vpr = layout.vectorsPerRow, slots = h * vpr
         for b in 0..<((m + 7) / 8) {
-            let weights = packed + b * c * 72, valid = min(8, m - 8 * b)
+            let k = layout.kernel, weights = packed + b * c * k * k * 8, valid = min(8, m - 8 * b)
             let out = output + 8 * b * outputStride
             /// Runs the block for vectors (ya, va) and (yb, vb) over the taps rows × cols.
             @inline(__always) func pair(_ ya: Int, _ va: Int, _ yb: Int, _ vb: Int, _ rows: Range<Int>, _ cols: Range<Int>) {
@@ -133,13 +166,13 @@ public enum Direct3x3 {
                          outB: out + yb * layout.outputRowStride + 16 * vb, storeB: ya != yb || va != vb,
                          outputStride: outputStride, valid: valid, accumulate: accumulate)
             }
-            if layout.tapStride == 1 {
-                // Pixels: consecutive vectors in raster order, all nine taps (the padding a
-                // 16-pixel vector straddles is a small share of a wide map).
+            if !layout.skipsPadding {
+                // Consecutive vectors in raster order, every tap (pixels: the padding a 16-pixel
+                // vector straddles is a small share of a wide map).
                 var s = 0
                 while s < slots {
                     let t = min(s + 1, slots - 1)   // an odd last slot pairs with itself, stored once
-                    pair(s / vpr, s % vpr, t / vpr, t % vpr, 0..<3, 0..<3)
+                    pair(s / vpr, s % vpr, t / vpr, t % vpr, 0..<k, 0..<k)
                     s += 2
                 }
                 continue
@@ -179,10 +212,11 @@ public enum Direct3x3 {
         var b4 = SIMD16<Float>(), b5 = SIMD16<Float>(), b6 = SIMD16<Float>(), b7 = SIMD16<Float>()
         var pa = UnsafeRawPointer(inA), pb = UnsafeRawPointer(inB), wc = weights
         let row = 4 * layout.rowStride, tap = 4 * layout.tapStride, plane = 4 * layout.plane
+        let k = layout.kernel, perChannel = k * k * 8
         for _ in 0..<channels {
             for ky in rows {
                 let ra = pa + ky * row, rb = pb + ky * row
-                var wt = wc + (3 * ky + cols.lowerBound) * 8
+                var wt = wc + (k * ky + cols.lowerBound) * 8
                 for kx in cols {
                     let va = ra.loadUnaligned(fromByteOffset: kx * tap, as: SIMD16<Float>.self)
                     let vb = rb.loadUnaligned(fromByteOffset: kx * tap, as: SIMD16<Float>.self)
@@ -199,7 +233,7 @@ public enum Direct3x3 {
             }
             pa += plane
             pb += plane
-            wc += 72
+            wc += perChannel
         }
         @inline(__always) func put(_ j: Int, _ va: SIMD16<Float>, _ vb: SIMD16<Float>) {
             guard j < valid else { return }
@@ -396,7 +430,8 @@ func transpose16(load: (Int) -> SIMD16<Float>, store: (Int, SIMD16<Float>) -> Vo
     store(0, r0); store(1, r1); store(2, r2); store(3, r3); store(4, r4); store(5, r5); store(6, r6); store(7, r7); store(8, r8); store(9, r9); store(10, r10); store(11, r11); store(12, r12); store(13, r13); store(14, r14); store(15, r15)
 }
 
-/// Where a direct kernel finds its vectors (see `Direct3x3`), for maps of `height` rows.
+/// Where a direct kernel finds its vectors (see `DirectConv`): maps of `height` output rows,
+/// a square kernel of `kernel` taps a side.
 public struct DirectLayout: Sendable {
     /// Floats between input channels (padded planes).
     public var plane: Int
@@ -409,16 +444,30 @@ public struct DirectLayout: Sendable {
     /// Floats between output rows.
     public var outputRowStride: Int
     public var height: Int
+    /// Kernel side (3, or 2 for the stride-2 convolutions rewritten by space-to-depth).
+    public var kernel: Int = 3
+    /// Whether the input is a 3×3 "same" map padded by 1 whose border taps may be skipped
+    /// (lanes layout only: there a vector is a single pixel).
+    public var skipsPadding = false
 
-    /// 16 pixels of a row per vector, one image (W a multiple of 16).
+    /// 16 pixels of a row per vector, one image (W a multiple of 16), 3×3 same convolution.
     public static func pixels(height h: Int, width w: Int) -> DirectLayout {
         DirectLayout(plane: (h + 2) * (w + 2), rowStride: w + 2, tapStride: 1, vectorsPerRow: w / 16,
                      outputRowStride: w, height: h)
     }
 
-    /// One pixel of 16 images per vector.
+    /// One pixel of 16 images per vector, 3×3 same convolution of an H×W map padded by 1.
     public static func lanes(height h: Int, width w: Int) -> DirectLayout {
         DirectLayout(plane: (h + 2) * (w + 2) * 16, rowStride: (w + 2) * 16, tapStride: 16, vectorsPerRow: w,
-                     outputRowStride: w * 16, height: h)
+                     outputRowStride: w * 16, height: h, skipsPadding: true)
+    }
+
+    /// One pixel of 16 images per vector, a valid k×k stride-1 convolution of an
+    /// inputHeight × inputWidth map (already padded as needed) to outputHeight × outputWidth.
+    public static func lanes(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int,
+                             kernel: Int) -> DirectLayout {
+        DirectLayout(plane: inputHeight * inputWidth * 16, rowStride: inputWidth * 16, tapStride: 16,
+                     vectorsPerRow: outputWidth, outputRowStride: outputWidth * 16, height: outputHeight,
+                     kernel: kernel)
     }
 }
