@@ -47,7 +47,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Images per batch (default 64).")
     var batch: Int?
 
-    @Option(help: "Adam learning rate (default 5e-4).")
+    @Option(help: "Adam learning rate (default 5e-4; may be changed on --resume).")
     var lr: Double?
 
     @Option(help: "Latent size (default 128).")
@@ -120,7 +120,10 @@ struct TrainCommand: ParsableCommand {
                                         checkpointEvery: checkpointEvery, evalEvery: evalEvery)
         try schedule.validate()
 
-        let trainer = try checkpoint.map { try Trainer(resuming: $0, schedule: schedule, folder: folder, cache: prepared) }
+        if let checkpoint, let lr, lr != checkpoint.configuration.learningRate {
+            printError("note: the learning rate changes from \(checkpoint.configuration.learningRate) to \(lr) from step \(checkpoint.state.step + 1) on")
+        }
+        let trainer = try checkpoint.map { try Trainer(resuming: $0, schedule: schedule, folder: folder, cache: prepared, learningRate: lr) }
             ?? Trainer(configuration: configuration, schedule: schedule, folder: folder, cache: prepared)
         let c = trainer.configuration
         printError("\(trainer.isResumed ? "resuming" : "training") \(c.model.decoder.rawValue) VAE (latent \(c.model.latentDimension), β \(c.model.klWeight)), "
@@ -157,7 +160,6 @@ struct TrainCommand: ParsableCommand {
         if let decoder, decoder != c.model.decoder { conflicts.append("--decoder \(decoder.rawValue) (the run's: \(c.model.decoder.rawValue))") }
         if let latent, latent != c.model.latentDimension { conflicts.append("--latent \(latent) (the run's: \(c.model.latentDimension))") }
         if let batch, batch != c.batchSize { conflicts.append("--batch \(batch) (the run's: \(c.batchSize))") }
-        if let lr, lr != c.learningRate { conflicts.append("--lr \(lr) (the run's: \(c.learningRate))") }
         if let beta, beta != c.model.klWeight { conflicts.append("--beta \(beta) (the run's: \(c.model.klWeight))") }
         if let seed, seed != c.seed { conflicts.append("--seed \(seed) (the run's: \(c.seed))") }
         if !conflicts.isEmpty {

@@ -128,6 +128,11 @@ struct TrainerTests {
         #expect(FileManager.default.fileExists(atPath: RunFolder(folder).lossPlot))
         let resumed = try makeTrainer(folder, steps: 4, resume: true)
         #expect(try resumed.run().step == 4)
+        // A new learning rate from the resumed step on (as after a NaN).
+        let cache = try TrainingTestData.cache.get()
+        let slower = try Trainer(resuming: Checkpoint.read(path: RunFolder(folder).latestCheckpoint),
+                                 schedule: TrainingSchedule(steps: 5), folder: RunFolder(folder), cache: cache, learningRate: 1e-4)
+        #expect(slower.optimizer.learningRate == 1e-4 && slower.configuration.learningRate == 1e-4 && slower.optimizer.stepCount == 4)
     }
 
     @Test func nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint() throws {

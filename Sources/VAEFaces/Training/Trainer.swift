@@ -43,7 +43,7 @@ public struct NonFiniteLossError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         var text = "step \(step): \(what); training stopped"
         if let checkpoint, let checkpointStep {
-            text += ". The last good checkpoint, \(checkpoint) (step \(checkpointStep)), was kept: resume from it with a lower learning rate (--lr), or fewer steps between checkpoints"
+            text += ". The last good checkpoint, \(checkpoint) (step \(checkpointStep)), was kept: resume from it with a lower learning rate (--resume RUN --lr …)"
         } else {
             text += " before any checkpoint was written"
         }
@@ -118,8 +118,13 @@ public final class Trainer {
     }
 
     /// Continues the run of checkpoint `file` (normally `folder/latest.safetensors`).
-    public init(resuming file: Checkpoint.File, schedule: TrainingSchedule, folder: RunFolder, cache: PreparedCache) throws {
-        configuration = file.configuration
+    /// `learningRate` replaces the run's from here on (e.g. after a NaN); the run is then no
+    /// longer the continuation of the uninterrupted one.
+    public init(resuming file: Checkpoint.File, schedule: TrainingSchedule, folder: RunFolder, cache: PreparedCache,
+                learningRate: Double? = nil) throws {
+        var configuration = file.configuration
+        if let learningRate { configuration.learningRate = learningRate }
+        self.configuration = configuration
         try configuration.validate()
         self.schedule = schedule
         self.folder = folder
