@@ -27,6 +27,8 @@ public final class Convolution {
     public let geometry: ConvGeometry
     public let outputChannels: Int
     public let kernel: Kernel
+    /// Whether the pixel-layout path computes the weight gradient by im2col + SGEMM.
+    private var dwByGEMM: Bool { outputChannels >= 128 && geometry.channels >= 64 }
     /// Images per backward SGEMM on the space-to-depth path (about 512 columns).
     private var dwImages: Int { max(1, 512 / max(1, geometry.outputPixels)) }
     public var usesDirectKernel: Bool { kernel != .gemm }
@@ -119,7 +121,8 @@ public final class Convolution {
         let g = geometry, m = outputChannels, plane = DirectConv.paddedPlane(height: g.height, width: g.width)
         switch kernel {
         case .gemm: return g.patchSize * count * g.outputPixels
-        case .directPixels: return count * max(g.channels, m) * plane
+        case .directPixels:
+            return max(count * max(g.channels, m) * plane, dwByGEMM ? g.patchSize * count * g.outputPixels : 0)
         case .directLanes:
             return max(16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels),
                        g.patchSize * count * g.outputPixels)
@@ -193,6 +196,13 @@ public final class Convolution {
         switch kernel {
         case .directPixels:
             let layout = DirectLayout.pixels(height: g.height, width: g.width), stride = c * layout.plane
+            // Weight gradient: SGEMM when both M and K = 9C are large (measured: M ≥ 128 and
+            // C ≥ 64, e.g. DCL at 16×16), else the direct kernel (few channels, where SGEMM packs a lot).
+            if dwByGEMM {
+                let n = count * p, k = g.patchSize
+                ConvKernel.unfold(g, source: source, count: count, column: scratch)
+                sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
+            } else {
             for b in 0..<count {
                 DirectConv.pad(source.image(b), channelStride: source.channelStride, channels: c,
                               height: g.height, width: g.width, into: scratch + b * stride)
@@ -200,6 +210,7 @@ public final class Convolution {
             DirectConv.weightGradient(outputGradient: dy, gradientStride: lddy, gradientRowStride: g.width,
                                      gradientMapStride: p, outputs: m, padded: scratch, paddedMapStride: stride,
                                      channels: c, layout: layout, count: count, into: dw, ldw: ldw)
+            }
             guard let inputGradient else { return }
             for b in 0..<count {
                 DirectConv.pad(dy + b * p, channelStride: lddy, channels: m, height: g.height, width: g.width, into: scratch)
