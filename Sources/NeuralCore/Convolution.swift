@@ -2,8 +2,13 @@
 /// runs it on a group of images. Every conv-type layer runs its convolutions through this type:
 /// - the direct 3×3 kernels (`DirectConv`) for every 3×3 stride-1 pad-1 convolution: pixels in
 ///   the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
-/// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries (the encoder's
-///   4×4 stride-2 convolutions, resize-conv's 2×2 phase convolution).
+/// - for 4×4 stride-2 pad-1 convolutions with ≥ 8 input channels (the encoder), a direct 2×2
+///   convolution of the space-to-depth input forward;
+/// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries and passes
+///   (the RGB encoder layer, resize-conv's 2×2 phase convolution, and the weight gradients
+///   where measured faster: lanes layout, space-to-depth, pixels with M ≥ 128 and C ≥ 64).
+/// The choice is made per geometry (`kernel(for:)`); tests run every kernel against SGEMM and
+/// against the naive references.
 ///
 /// Shapes for a group of `count` images of P output pixels, n = count·P:
 ///   input   images through `Planes` (NCHW or grouped), C channels
