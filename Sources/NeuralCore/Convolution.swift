@@ -2,8 +2,13 @@
 /// runs it on a group of images. Every conv-type layer runs its convolutions through this type:
 /// - the direct 3×3 kernels (`DirectConv`) for every 3×3 stride-1 pad-1 convolution: pixels in
 ///   the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
-/// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries (the encoder's
-///   4×4 stride-2 convolutions, resize-conv's 2×2 phase convolution).
+/// - for 4×4 stride-2 pad-1 convolutions with ≥ 8 input channels (the encoder), a direct 2×2
+///   convolution of the space-to-depth input forward;
+/// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries and passes
+///   (the RGB encoder layer, resize-conv's 2×2 phase convolution, and the weight gradients
+///   where measured faster: lanes layout, space-to-depth, pixels with M ≥ 128 and C ≥ 64).
+/// The choice is made per geometry (`kernel(for:)`); tests run every kernel against SGEMM and
+/// against the naive references.
 ///
 /// Shapes for a group of `count` images of P output pixels, n = count·P:
 ///   input   images through `Planes` (NCHW or grouped), C channels
@@ -27,6 +32,11 @@ public final class Convolution {
     public let geometry: ConvGeometry
     public let outputChannels: Int
     public let kernel: Kernel
+    /// Images per weight-gradient SGEMM on the lanes path (about 512 columns: measured best
+    /// between 256 and 2048; the column matrix then stays near L2).
+    private var lanesDwImages: Int { max(1, 512 / max(1, geometry.outputPixels)) }
+    /// Whether the pixel-layout path computes the weight gradient by im2col + SGEMM.
+    private var dwByGEMM: Bool { outputChannels >= 128 && geometry.channels >= 64 }
     /// Images per backward SGEMM on the space-to-depth path (about 512 columns).
     private var dwImages: Int { max(1, 512 / max(1, geometry.outputPixels)) }
     public var usesDirectKernel: Bool { kernel != .gemm }
@@ -119,10 +129,11 @@ public final class Convolution {
         let g = geometry, m = outputChannels, plane = DirectConv.paddedPlane(height: g.height, width: g.width)
         switch kernel {
         case .gemm: return g.patchSize * count * g.outputPixels
-        case .directPixels: return count * max(g.channels, m) * plane
+        case .directPixels:
+            return max(count * max(g.channels, m) * plane, dwByGEMM ? g.patchSize * count * g.outputPixels : 0)
         case .directLanes:
             return max(16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels),
-                       g.patchSize * count * g.outputPixels)
+                       g.patchSize * min(count, lanesDwImages) * g.outputPixels)
         case .spaceToDepth:
             let s2d = 4 * g.channels * (g.height / 2 + 1) * (g.width / 2 + 1)
             return max(16 * (s2d + m * g.outputPixels), g.patchSize * min(count, dwImages) * g.outputPixels)
@@ -193,6 +204,13 @@ public final class Convolution {
         switch kernel {
         case .directPixels:
             let layout = DirectLayout.pixels(height: g.height, width: g.width), stride = c * layout.plane
+            // Weight gradient: SGEMM when both M and K = 9C are large (measured: M ≥ 128 and
+            // C ≥ 64, e.g. DCL at 16×16), else the direct kernel (few channels, where SGEMM packs a lot).
+            if dwByGEMM {
+                let n = count * p, k = g.patchSize
+                ConvKernel.unfold(g, source: source, count: count, column: scratch)
+                sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
+            } else {
             for b in 0..<count {
                 DirectConv.pad(source.image(b), channelStride: source.channelStride, channels: c,
                               height: g.height, width: g.width, into: scratch + b * stride)
@@ -200,6 +218,7 @@ public final class Convolution {
             DirectConv.weightGradient(outputGradient: dy, gradientStride: lddy, gradientRowStride: g.width,
                                      gradientMapStride: p, outputs: m, padded: scratch, paddedMapStride: stride,
                                      channels: c, layout: layout, count: count, into: dw, ldw: ldw)
+            }
             guard let inputGradient else { return }
             for b in 0..<count {
                 DirectConv.pad(dy + b * p, channelStride: lddy, channels: m, height: g.height, width: g.width, into: scratch)
@@ -208,11 +227,15 @@ public final class Convolution {
                                   outputStride: inputGradient.channelStride, accumulate: true)
             }
         case .directLanes:
-            // dW by im2col + SGEMM over the whole group: summing over n = count·P columns at once
-            // beats the direct weight-gradient kernel, whose lane sums would come every 16 pixels.
-            let n = count * p, k = g.patchSize
-            ConvKernel.unfold(g, source: source, count: count, column: scratch)
-            sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
+            // dW by im2col + SGEMM over ~512 columns at a time (the direct weight-gradient kernel
+            // would sum its lanes every 16 pixels).
+            let k = g.patchSize, step = lanesDwImages
+            for first in stride(from: 0, to: count, by: step) {
+                let n = min(step, count - first), cols = n * p
+                ConvKernel.unfold(g, source: source.starting(at: first), count: n, column: scratch)
+                sgemm(transposeB: true, m: m, n: k, k: cols, a: dy + first * p, lda: lddy, b: scratch, ldb: cols,
+                      beta: 1, c: dw, ldc: ldw)
+            }
             guard let inputGradient else { return }
             let layout = DirectLayout.lanes(height: g.height, width: g.width)
             let lanesDy = scratch, lanesDx = lanesDy + m * layout.plane
