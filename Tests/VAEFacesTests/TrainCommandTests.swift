@@ -54,6 +54,10 @@ struct TrainCommandTests {
                 usleep(50_000)
             }
             kill(process.processIdentifier, SIGINT)
+            // A run that ignores the signal must not go on for 5000 steps.
+            let limit = Date().addingTimeInterval(120)
+            while process.isRunning && Date() < limit { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         #expect(status == 130, "exit status \(status); stderr: \(stderr)")
         #expect(stderr.contains("--resume \(folder) --steps 5000"), "\(stderr)")
