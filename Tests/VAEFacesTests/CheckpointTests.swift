@@ -44,7 +44,9 @@ func errorMessage(_ body: () throws -> Void) -> String? {
         _ = generator.next()
         let state = TrainingState(step: 2, position: .init(epoch: 3, batch: 17), noiseGenerator: generator,
                                   bestValidationLoss: 1234.5, bestValidationStep: 2, trainingSeconds: 1.5, threads: 2)
-        let path = TrainingTestData.temporaryFolder() + "/latest.safetensors"
+        let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
+        let path = folder + "/latest.safetensors"
         try Checkpoint.write(to: path, model: model, optimizer: optimizer, configuration: configuration, state: state)
 
         let file = try Checkpoint.read(path: path)
@@ -65,6 +67,7 @@ func errorMessage(_ body: () throws -> Void) -> String? {
     @Test func truncatedCheckpointIsRefusedWithAMessage() throws {
         let (model, optimizer, configuration) = trainedModel(steps: 1)
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let path = folder + "/latest.safetensors"
         try Checkpoint.write(to: path, model: model, optimizer: optimizer, configuration: configuration,
                              state: TrainingState(step: 1, noiseGenerator: SeededGenerator(seed: 1)))
@@ -82,6 +85,7 @@ func errorMessage(_ body: () throws -> Void) -> String? {
 
     @Test func foreignFilesAreRefusedWithAMessage() throws {
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         // Not safetensors at all.
         let text = folder + "/notes.safetensors"
         try Data(String(repeating: "hello, world\n", count: 20).utf8).write(to: URL(fileURLWithPath: text))
@@ -110,6 +114,7 @@ func errorMessage(_ body: () throws -> Void) -> String? {
     @Test func exportHoldsExactlyTheStateDictAndLoadsBack() throws {
         let (model, _, _) = trainedModel(.dcl, steps: 1)
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         try ModelExport.write(model, to: folder + "/f32.safetensors", step: 1)
         try ModelExport.write(model, to: folder + "/f16.safetensors", half: true)
         let archive = try SafeTensorsArchive.read(path: folder + "/f32.safetensors")
@@ -135,6 +140,7 @@ func errorMessage(_ body: () throws -> Void) -> String? {
     func decoderIsInferredFromTensorNamesWithoutMetadata(_ kind: DecoderKind) throws {
         let model = VAE(configuration: VAEConfiguration(latentDimension: 8, decoder: kind), seed: 3)
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         // A PyTorch-style state_dict: no metadata, int-free, names as the peer's.
         var writer = SafeTensorsWriter()
         for (name, tensor) in model.stateDict where !name.hasSuffix("num_batches_tracked") { writer.add(name, values: tensor) }
@@ -157,6 +163,7 @@ func errorMessage(_ body: () throws -> Void) -> String? {
     @Test func wrongShapesAndContradictingMetadataAreRefused() throws {
         let model = VAE(configuration: VAEConfiguration(latentDimension: 8, decoder: .pixeldcl), seed: 3)
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         var writer = SafeTensorsWriter(metadata: ["decoder": "dcl"])
         for (name, tensor) in model.stateDict { writer.add(name, values: tensor) }
         try writer.write(to: folder + "/contradiction.safetensors")

@@ -43,6 +43,7 @@ private func norm(_ v: [Float]) -> Double { v.map { Double($0) * Double($0) }.re
 
     @Test func latentsAreReadFromNPYWithShapeChecks() throws {
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let values = (0..<(3 * 8)).map { Float($0) / 7 }
         try NPY.write(shape: [3, 8], values: values, to: folder + "/z.npy")
         let z = try LatentCodes.read(npy: folder + "/z.npy", dimension: 8)
@@ -74,6 +75,7 @@ private func norm(_ v: [Float]) -> Double { v.map { Double($0) * Double($0) }.re
         #expect(Grid.tile(5, of: g, columns: 4, tileSize: 64) == alone)
         // --each: one PNG per face, readable and equal to its tile.
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         try Sampler.writeEach(Sampler.decode(model, latents: z), to: folder)
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
         #expect(files.count == 10 && files.first == "000000.png" && files.last == "000009.png")

@@ -23,6 +23,7 @@ private func runTool(_ arguments: [String], whileRunning: ((Process) -> Void)? =
     process.executableURL = URL(fileURLWithPath: executable!)
     process.arguments = arguments
     let folder = TrainingTestData.temporaryFolder("tool-output")
+    defer { TrainingTestData.remove(folder) }
     FileManager.default.createFile(atPath: folder + "/out", contents: nil)
     FileManager.default.createFile(atPath: folder + "/err", contents: nil)
     process.standardOutput = FileHandle(forWritingAtPath: folder + "/out")
@@ -41,6 +42,7 @@ struct TrainCommandTests {
     @Test func sigintSavesACheckpointAndResumeContinues() throws {
         let cache = try TrainingTestData.cache.get()
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let run = RunFolder(folder)
         let (status, stderr, _) = try runTool(["train", "--cache", cache.path, "--decoder", "pixeldcl", "--out", folder,
                                             "--steps", "5000", "--batch", "8", "--latent", "16", "--checkpoint-every", "5000"]) { process in
@@ -52,6 +54,10 @@ struct TrainCommandTests {
                 usleep(50_000)
             }
             kill(process.processIdentifier, SIGINT)
+            // A run that ignores the signal must not go on for 5000 steps.
+            let limit = Date().addingTimeInterval(120)
+            while process.isRunning && Date() < limit { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         #expect(status == 130, "exit status \(status); stderr: \(stderr)")
         #expect(stderr.contains("--resume \(folder) --steps 5000"), "\(stderr)")
@@ -71,6 +77,7 @@ struct TrainCommandTests {
     @Test func killNineLeavesALoadableCheckpoint() throws {
         let cache = try TrainingTestData.cache.get()
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let run = RunFolder(folder)
         var killedAt = 0
         let (status, _, _) = try runTool(["train", "--cache", cache.path, "--decoder", "dcl", "--out", folder,
@@ -97,6 +104,7 @@ struct TrainCommandTests {
     @Test func sampleExportAndEvalCommandsWork() throws {
         let cache = try TrainingTestData.cache.get()
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let model = VAE(configuration: VAEConfiguration(latentDimension: 16, decoder: .dcl), seed: 4)
         let optimizer = Adam(parameters: model.parameters)
         let configuration = TrainingConfiguration(model: model.configuration, batchSize: 8, seed: 4)

@@ -42,6 +42,7 @@ private func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(v
 struct TrainerTests {
     @Test func shortTrainingLowersTheLossAndFillsTheRunFolder() throws {
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let trainer = try makeTrainer(folder, steps: 30, batch: 16, evalEvery: 15)
         let (summary, seen) = try losses(trainer)
         #expect(summary.outcome == .completed && summary.step == 30)
@@ -95,6 +96,7 @@ struct TrainerTests {
     /// bit — with validation at other steps in the two runs (it must not disturb training).
     @Test func resumedRunRepeatsTheUninterruptedLossesExactly() throws {
         let straight = TrainingTestData.temporaryFolder("straight"), split = TrainingTestData.temporaryFolder("split")
+        defer { TrainingTestData.remove(straight); TrainingTestData.remove(split) }
         let (_, reference) = try losses(try makeTrainer(straight, steps: 12, evalEvery: 4))
         let (firstSummary, first) = try losses(try makeTrainer(split, steps: 5, evalEvery: 3))
         #expect(firstSummary.step == 5)
@@ -117,6 +119,7 @@ struct TrainerTests {
 
     @Test func stopRequestSavesACheckpointAndEndsCleanly() throws {
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let trainer = try makeTrainer(folder, steps: 50, checkpointEvery: 100)
         var done = 0
         trainer.onStep = { _ in done += 1 }
@@ -137,6 +140,7 @@ struct TrainerTests {
 
     @Test func nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint() throws {
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let trainer = try makeTrainer(folder, steps: 10, checkpointEvery: 2)
         trainer.onStep = { record in
             if record.step == 3 { trainer.model.decoder.out.bias!.value[0] = .nan }
@@ -158,6 +162,7 @@ struct TrainerTests {
 
     @Test func aRunFolderIsNotOverwrittenByANewRun() throws {
         let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         _ = try makeTrainer(folder, steps: 1).run()
         let message = try #require(errorMessage { _ = try makeTrainer(folder, steps: 1) })
         #expect(message.contains("--resume"), "\(message)")

@@ -30,6 +30,11 @@ enum TrainingTestData {
         return url.path
     }
 
+    /// Removes a folder made by `temporaryFolder` (run folders hold checkpoints of tens of MB).
+    static func remove(_ folder: String) {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
     /// Images of a split converted to a [N, 3, 64, 64] tensor of floats in [0, 1].
     static func images(_ cache: PreparedCache, _ indices: [Int]) -> Tensor {
         let x = Tensor(shape: [indices.count, 3, 64, 64])
