@@ -2,13 +2,16 @@ import Foundation
 import Testing
 @testable import VAEFaces
 
-/// The whole shared CelebA subset, prepared once per test run with all cores. The cache file
-/// is deleted as soon as it is mapped (the mapping stays valid), so nothing is left behind.
+/// The whole shared CelebA subset, prepared once per test run with all cores, into a folder
+/// of its own that is removed when the test process exits (the cache stays on disk meanwhile:
+/// the command-line tests pass its path to `vae-faces train --cache`). Every test that needs
+/// the prepared CelebA uses this one cache; none writes to the user's default cache.
 let preparedCelebA: Result<(cache: PreparedCache, summary: PrepareSummary), any Error>? = {
     guard let folder = sharedCelebA else { return nil }
     do {
         let temp = try makeTemporaryFolder("celebafull")
-        defer { try? FileManager.default.removeItem(atPath: temp) }
+        celebACacheFolder = temp
+        atexit { if let folder = celebACacheFolder { try? FileManager.default.removeItem(atPath: folder) } }
         let summary = try DataPreparation.prepare(dataFolder: folder, cachePath: temp + "/celeba.vfcache")
         let cache = try PreparedCache.open(path: summary.cache)
         let rate = Double(summary.images) / summary.seconds
@@ -18,6 +21,10 @@ let preparedCelebA: Result<(cache: PreparedCache, summary: PrepareSummary), any 
         return .failure(error)
     }
 }()
+
+/// The folder `preparedCelebA` lives in, for its removal at exit (set once, before the cache
+/// is written).
+nonisolated(unsafe) private var celebACacheFolder: String?
 
 /// The rows of a CelebA annotation file for `names`, read straight from the text (fields
 /// after the file name, split on spaces; CRLF line ends).

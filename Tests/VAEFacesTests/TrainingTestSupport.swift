@@ -9,17 +9,14 @@ enum TrainingTestData {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     /// The CelebA folder, or nil when it is not there (tests that need it are then skipped).
-    static let celebA: String? = {
-        let path = packageRoot.appendingPathComponent("../shared/data/celeba").standardizedFileURL.path
-        return FileManager.default.fileExists(atPath: path + "/img_align_celeba") ? path : nil
-    }()
+    static var celebA: String? { sharedCelebA }
 
     static var available: Bool { celebA != nil }
 
-    /// The prepared cache of `celebA` (the default cache, prepared on first use: a few seconds).
+    /// The prepared cache of `celebA`: the one the whole test run shares (`preparedCelebA`).
     static let cache: Result<PreparedCache, Error> = {
-        guard let celebA else { return .failure(VAEFacesError("no CelebA folder at ../shared/data/celeba")) }
-        return Result { try DataPreparation.openOrPrepare(dataFolder: celebA) }
+        guard let prepared = preparedCelebA else { return .failure(VAEFacesError("no CelebA folder at ../shared/data/celeba")) }
+        return prepared.map(\.cache)
     }()
 
     /// A fresh empty folder under the temporary directory.
