@@ -170,6 +170,15 @@ public enum DirectConv {
                 // Consecutive vectors in raster order, every tap (pixels: the padding a 16-pixel
                 // vector straddles is a small share of a wide map).
                 var s = 0
+                if m <= 3 {
+                    // Few outputs (the RGB layer): 3 channels × 4 vectors, so that no FMA
+                    // works on the zero weights of an 8-channel block.
+                    while s + 4 <= slots {
+                        block3x4(padded, slots: (s, s + 1, s + 2, s + 3), channels: c, layout: layout, weights: weights,
+                                 output: out, outputStride: outputStride, valid: valid, accumulate: accumulate)
+                        s += 4
+                    }
+                }
                 while s < slots {
                     let t = min(s + 1, slots - 1)   // an odd last slot pairs with itself, stored once
                     pair(s / vpr, s % vpr, t / vpr, t % vpr, 0..<k, 0..<k)
@@ -248,6 +257,49 @@ public enum DirectConv {
         }
         put(0, a0, b0); put(1, a1, b1); put(2, a2, b2); put(3, a3, b3)
         put(4, a4, b4); put(5, a5, b5); put(6, a6, b6); put(7, a7, b7)
+    }
+
+    /// Up to 3 output channels × 4 vectors (the slots in raster order of a pixel-layout map): 12
+    /// accumulators; per (channel, tap) 4 loads, 3 broadcasts and 12 FMAs. Reads the first 3
+    /// weights of each packed 8-wide group.
+    @inline(__always)
+    static func block3x4(_ padded: UnsafePointer<Float>, slots: (Int, Int, Int, Int), channels: Int,
+                         layout: DirectLayout, weights: UnsafePointer<Float>,
+                         output: UnsafeMutablePointer<Float>, outputStride: Int, valid: Int, accumulate: Bool) {
+        let vpr = layout.vectorsPerRow
+        @inline(__always) func inputOffset(_ s: Int) -> Int { 4 * ((s / vpr) * layout.rowStride + 16 * (s % vpr)) }
+        @inline(__always) func outputOffset(_ s: Int) -> Int { (s / vpr) * layout.outputRowStride + 16 * (s % vpr) }
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+        var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>(), c3 = SIMD16<Float>()
+        let o0 = inputOffset(slots.0), o1 = inputOffset(slots.1), o2 = inputOffset(slots.2), o3 = inputOffset(slots.3)
+        var p = UnsafeRawPointer(padded), wt = weights
+        let row = 4 * layout.rowStride, tap = 4 * layout.tapStride, plane = 4 * layout.plane, k = layout.kernel
+        for _ in 0..<channels {
+            for ky in 0..<k {
+                let r = p + ky * row
+                for kx in 0..<k {
+                    let t = r + kx * tap
+                    let v0 = t.loadUnaligned(fromByteOffset: o0, as: SIMD16<Float>.self)
+                    let v1 = t.loadUnaligned(fromByteOffset: o1, as: SIMD16<Float>.self)
+                    let v2 = t.loadUnaligned(fromByteOffset: o2, as: SIMD16<Float>.self)
+                    let v3 = t.loadUnaligned(fromByteOffset: o3, as: SIMD16<Float>.self)
+                    var w = wt[0]; a0.addProduct(v0, w); a1.addProduct(v1, w); a2.addProduct(v2, w); a3.addProduct(v3, w)
+                    w = wt[1]; b0.addProduct(v0, w); b1.addProduct(v1, w); b2.addProduct(v2, w); b3.addProduct(v3, w)
+                    w = wt[2]; c0.addProduct(v0, w); c1.addProduct(v1, w); c2.addProduct(v2, w); c3.addProduct(v3, w)
+                    wt += 8
+                }
+            }
+            p += plane
+        }
+        @inline(__always) func put(_ j: Int, _ s: Int, _ v: SIMD16<Float>) {
+            guard j < valid else { return }
+            let d = UnsafeMutableRawPointer(output + j * outputStride + outputOffset(s))
+            d.storeBytes(of: accumulate ? d.loadUnaligned(as: SIMD16<Float>.self) + v : v, as: SIMD16<Float>.self)
+        }
+        put(0, slots.0, a0); put(0, slots.1, a1); put(0, slots.2, a2); put(0, slots.3, a3)
+        put(1, slots.0, b0); put(1, slots.1, b1); put(1, slots.2, b2); put(1, slots.3, b3)
+        put(2, slots.0, c0); put(2, slots.1, c1); put(2, slots.2, c2); put(2, slots.3, c3)
     }
 
     /// dW[o, c, t] += Σ over maps and pixels of dY[o, y, x] · padded[c, y + ky, x + kx], for

@@ -234,6 +234,7 @@ func convAndTransposedConvAreAdjoint(_ kernel: (Int, Int, Int)) {
 /// leaves a partial block of 8.
 @Test(arguments: [(5, 11, 4, 16, 2, 3), (3, 8, 2, 32, 2, 3), (16, 3, 2, 64, 2, 3),   // pixels in the lanes
                   (64, 130, 2, 16, 2, 3),                                          // … dW by SGEMM
+                  (5, 3, 6, 48, 2, 3), (4, 2, 2, 32, 3, 3), (7, 1, 4, 16, 1, 3),    // … M ≤ 3: 3×4 blocks
                   (5, 11, 3, 5, 18, 3), (4, 9, 4, 4, 3, 3), (2, 3, 1, 1, 17, 3),      // images in the lanes
                   (3, 5, 8, 9, 10, 3),                                                // … 2 dW SGEMMs
                   (9, 10, 6, 8, 17, 4), (8, 8, 4, 4, 2, 4)])                          // 4×4 s2: space-to-depth
