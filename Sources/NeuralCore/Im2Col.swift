@@ -78,6 +78,12 @@ public struct ConvGeometry: Equatable, Sendable {
     /// index, which `im2col`/`col2im` copy as one contiguous run per row instead of per pixel row.
     public var isSame: Bool { stride == 1 && outputHeight == height && outputWidth == width }
 
+    /// A 4×4 stride-2 pad-1 convolution of an even-sized map (the encoder's): `im2col` and
+    /// `col2im` then go through the map's four phase planes (`im2colPhases`).
+    public var isHalvingFourByFour: Bool {
+        stride == 2 && kernelHeight == 4 && kernelWidth == 4 && padding == 1 && height % 2 == 0 && width % 2 == 0
+    }
+
     /// Output positions x (along one axis of length `outputLength`) whose input index
     /// x·s − p + k falls inside [0, inputLength).
     @inline(__always)
@@ -98,6 +104,10 @@ public func im2col(_ g: ConvGeometry, source: UnsafePointer<Float>, channelStrid
                    column: UnsafeMutablePointer<Float>, ldc: Int) {
     if g.isSame {
         im2colSame(g, source: source, channelStride: channelStride, column: column, ldc: ldc)
+        return
+    }
+    if g.isHalvingFourByFour {
+        im2colPhases(g, source: source, channelStride: channelStride, column: column, ldc: ldc)
         return
     }
     let oh = g.outputHeight, ow = g.outputWidth, s = g.stride, p = g.padding
@@ -136,6 +146,10 @@ public func col2im(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
                    destination: UnsafeMutablePointer<Float>, channelStride: Int) {
     if g.isSame {
         col2imSame(g, column: column, ldc: ldc, destination: destination, channelStride: channelStride)
+        return
+    }
+    if g.isHalvingFourByFour {
+        col2imPhases(g, column: column, ldc: ldc, destination: destination, channelStride: channelStride)
         return
     }
     let oh = g.outputHeight, ow = g.outputWidth, s = g.stride, p = g.padding
@@ -216,6 +230,108 @@ func col2imSame(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
                 }
             }
             addFloats(destination + c * channelStride, tmp + margin, px)
+        }
+    }
+}
+
+// MARK: 4×4 stride-2 pad-1 convolutions: phase planes
+
+/// The phase planes of one channel, Q[py][px][u][v] = in[2u + py][2v + px] (u < H/2, v < W/2),
+/// each with a zero margin of W/2 + 1 floats on both sides, and the masks of the two column
+/// shifts: tap k of an axis reads phase (k + 1) & 1 at output offset (k − 1 − phase) / 2,
+/// i.e. k = 0, 1, 2, 3 → (phase 1, −1), (0, 0), (1, 0), (0, +1).
+private struct PhasePlanes {
+    let oh: Int, ow: Int, px: Int, margin: Int, slot: Int
+    let base: UnsafeMutablePointer<Float>
+    /// keep[0 ..< px]: column v − 1 inside the plane; keep[px ..< 2px]: column v + 1 inside.
+    let keep: UnsafeMutablePointer<Float>
+
+    static func floats(_ g: ConvGeometry) -> Int {
+        let px = g.outputPixels, margin = g.outputWidth + 1
+        return 4 * (px + 2 * margin) + 2 * px + 16
+    }
+
+    init(_ g: ConvGeometry, buffer: UnsafeMutablePointer<Float>) {
+        oh = g.outputHeight; ow = g.outputWidth; px = oh * ow; margin = ow + 1; slot = px + 2 * margin
+        base = buffer
+        keep = buffer + 4 * slot
+        for i in 0..<px {
+            let v = i % ow
+            keep[i] = v >= 1 ? 1 : 0
+            keep[px + i] = v + 1 < ow ? 1 : 0
+        }
+    }
+
+    @inline(__always) func plane(_ py: Int, _ px: Int) -> UnsafeMutablePointer<Float> { base + (2 * py + px) * slot + margin }
+
+    /// Where tap (ky, kx) reads: its phase plane, flat-shifted, and the column mask (nil: none).
+    @inline(__always) func tap(_ ky: Int, _ kx: Int) -> (UnsafeMutablePointer<Float>, UnsafePointer<Float>?) {
+        let py = (ky + 1) & 1, qx = (kx + 1) & 1
+        let sy = (ky - 1 - py) / 2, sx = (kx - 1 - qx) / 2
+        let mask: UnsafePointer<Float>? = sx == 0 ? nil : UnsafePointer(keep + (sx < 0 ? 0 : px))
+        return (plane(py, qx) + sy * ow + sx, mask)
+    }
+}
+
+/// `im2col` for `isHalvingFourByFour` geometries: per channel, one pass splits the map into
+/// its phase planes; each of the 16 column-matrix rows is then a phase plane read at a flat
+/// shift (rows shifted past the top or bottom read the zero margins; lanes whose column leaves
+/// the plane are blended to zero), in 16-float vectors, instead of 16 strided gathers.
+func im2colPhases(_ g: ConvGeometry, source: UnsafePointer<Float>, channelStride: Int,
+                  column: UnsafeMutablePointer<Float>, ldc: Int) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: PhasePlanes.floats(g)) { scratch in
+        fillZero(scratch.baseAddress!, 4 * (g.outputPixels + 2 * (g.outputWidth + 1)))
+        let q = PhasePlanes(g, buffer: scratch.baseAddress!)
+        for c in 0..<g.channels {
+            let plane = source + c * channelStride
+            for u in 0..<q.oh {
+                for py in 0..<2 {
+                    let row = plane + (2 * u + py) * g.width
+                    let even = q.plane(py, 0) + u * q.ow, odd = q.plane(py, 1) + u * q.ow
+                    for v in 0..<q.ow {
+                        even[v] = row[2 * v]
+                        odd[v] = row[2 * v + 1]
+                    }
+                }
+            }
+            for ky in 0..<4 {
+                for kx in 0..<4 {
+                    let dst = column + ((c * 4 + ky) * 4 + kx) * ldc
+                    let (src, mask) = q.tap(ky, kx)
+                    if let mask { maskedCopy(dst, src, mask, q.px) } else { copyFloats(dst, src, q.px) }
+                }
+            }
+        }
+    }
+}
+
+/// `col2im` for `isHalvingFourByFour` geometries, the adjoint of `im2colPhases`: the 16 rows
+/// of a channel are added (masked, shifted) into zeroed phase planes, which are then added
+/// back onto the map's pixels.
+func col2imPhases(_ g: ConvGeometry, column: UnsafePointer<Float>, ldc: Int,
+                  destination: UnsafeMutablePointer<Float>, channelStride: Int) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: PhasePlanes.floats(g)) { scratch in
+        let q = PhasePlanes(g, buffer: scratch.baseAddress!)
+        for c in 0..<g.channels {
+            fillZero(q.base, 4 * q.slot)
+            for ky in 0..<4 {
+                for kx in 0..<4 {
+                    let src = column + ((c * 4 + ky) * 4 + kx) * ldc
+                    let (dst, mask) = q.tap(ky, kx)
+                    if let mask { maskedAdd(dst, src, mask, q.px) } else { addFloats(dst, src, q.px) }
+                }
+            }
+            let plane = destination + c * channelStride
+            for u in 0..<q.oh {
+                for py in 0..<2 {
+                    let row = plane + (2 * u + py) * g.width
+                    let even = q.plane(py, 0) + u * q.ow, odd = q.plane(py, 1) + u * q.ow
+                    for v in 0..<q.ow {
+                        row[2 * v] += even[v]
+                        row[2 * v + 1] += odd[v]
+                    }
+                }
+            }
         }
     }
 }

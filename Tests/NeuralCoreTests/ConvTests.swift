@@ -31,7 +31,9 @@ struct Im2ColCase: CustomTestStringConvertible, Sendable {
 @Test(arguments: [Im2ColCase(c: 2, h: 5, w: 7, k: 3, s: 1, p: 1), Im2ColCase(c: 3, h: 8, w: 6, k: 4, s: 2, p: 1),
                   Im2ColCase(c: 1, h: 7, w: 7, k: 6, s: 2, p: 2), Im2ColCase(c: 2, h: 3, w: 4, k: 2, s: 1, p: 1),
                   Im2ColCase(c: 2, h: 5, w: 5, k: 3, s: 3, p: 0),
-                  Im2ColCase(c: 2, h: 6, w: 40, k: 4, s: 2, p: 1), Im2ColCase(c: 1, h: 5, w: 35, k: 3, s: 2, p: 0)])
+                  Im2ColCase(c: 2, h: 6, w: 40, k: 4, s: 2, p: 1), Im2ColCase(c: 1, h: 5, w: 35, k: 3, s: 2, p: 0),
+                  Im2ColCase(c: 3, h: 2, w: 2, k: 4, s: 2, p: 1), Im2ColCase(c: 2, h: 4, w: 34, k: 4, s: 2, p: 1),
+                  Im2ColCase(c: 2, h: 7, w: 6, k: 4, s: 2, p: 1)])   // phase planes (odd height: not)
 func im2colMatchesDefinitionAndCol2imIsItsAdjoint(_ t: Im2ColCase) {
     let g = ConvGeometry(channels: t.c, height: t.h, width: t.w, kernelHeight: t.k, kernelWidth: t.k,
                          stride: t.s, padding: t.p)
