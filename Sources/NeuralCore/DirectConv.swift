@@ -106,17 +106,27 @@ public enum DirectConv {
                                          into lanes: UnsafeMutablePointer<Float>) {
         let hs = h / 2 + 1, ws = w / 2 + 1
         fillZero(lanes, 4 * channels * hs * ws * 16)
-        for b in 0..<count {
-            let image = source.image(b)
-            for c in 0..<channels {
-                let src = image + c * source.channelStride
-                for y in 0..<h {
-                    let py = (y + 1) & 1, i = (y + 1) >> 1
-                    for x in 0..<w {
-                        let px = (x + 1) & 1, j = (x + 1) >> 1
-                        lanes[(((4 * c + 2 * py + px) * hs + i) * ws + j) * 16 + b] = src[y * w + x]
-                    }
-                }
+        /// Where pixel p of channel c lands (its 16-image vector).
+        @inline(__always) func target(_ c: Int, _ p: Int) -> UnsafeMutablePointer<Float> {
+            let y = p / w + 1, x = p % w + 1
+            return lanes + (((4 * c + 2 * (y & 1) + (x & 1)) * hs + (y >> 1)) * ws + (x >> 1)) * 16
+        }
+        let px = h * w
+        for c in 0..<channels {
+            var p = 0
+            // 16 pixels of 16 images at a time: one 16×16 transpose, then whole-vector stores.
+            while p + 16 <= px {
+                transpose16(load: { b in
+                    b < count ? UnsafeRawPointer(source.image(b) + c * source.channelStride + p)
+                        .loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
+                }, store: { q, v in
+                    UnsafeMutableRawPointer(target(c, p + q)).storeBytes(of: v, as: SIMD16<Float>.self)
+                })
+                p += 16
+            }
+            for b in 0..<count {
+                let src = source.image(b) + c * source.channelStride
+                for q in p..<px { target(c, q)[b] = src[q] }
             }
         }
     }
