@@ -27,6 +27,9 @@ public final class Convolution {
         /// 2×2 convolution of the input's space-to-depth, images in the lanes; backward by
         /// im2col + SGEMM.
         case spaceToDepth
+        /// Winograd F(2×2, 3×3) (`Winograd`) forward and input gradient, the weight gradient as
+        /// the direct kernel of the geometry would compute it.
+        case winograd
     }
 
     public let geometry: ConvGeometry
@@ -44,28 +47,76 @@ public final class Convolution {
     private var ldw = 0
     private let packed: Tensor?        // forward weights, DirectConv.pack layout
     private let flipped: Tensor?       // input-gradient weights, DirectConv.packFlipped layout
+    private let transformed: Tensor?   // Winograd: forward U [16][M][C], input-gradient U' [16][C][M]
+    private let transformedFlipped: Tensor?
 
     /// - Parameter allowDirect: false forces im2col + SGEMM (tests compare the kernels).
-    public init(geometry: ConvGeometry, outputChannels: Int, allowDirect: Bool = true) {
+    public convenience init(geometry: ConvGeometry, outputChannels: Int, allowDirect: Bool = true) {
+        self.init(geometry: geometry, outputChannels: outputChannels,
+                  kernel: Self.kernel(for: geometry, outputChannels: outputChannels, allowDirect: allowDirect))
+    }
+
+    /// A convolution on a given kernel (tests compare the kernels); the kernel must support the
+    /// geometry: `.gemm` any, `.directPixels`/`.directLanes`/`.winograd` 3×3 stride-1 pad-1 (pixels:
+    /// `DirectConv.supportsPixelLayout`; Winograd: even H and W), `.spaceToDepth` 4×4 stride 2 pad 1.
+    public init(geometry: ConvGeometry, outputChannels: Int, kernel: Kernel) {
+        let g = geometry, same3 = g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding == 1
+        switch kernel {
+        case .gemm: break
+        case .directLanes: precondition(same3, "direct kernel for \(g)")
+        case .directPixels:
+            precondition(same3 && DirectConv.supportsPixelLayout(height: g.height, width: g.width), "pixels for \(g)")
+        case .winograd: precondition(same3 && Winograd.supports(height: g.height, width: g.width), "Winograd for \(g)")
+        case .spaceToDepth: precondition(Self.directKernel(for: g) == .spaceToDepth, "space-to-depth for \(g)")
+        }
         self.geometry = geometry
         self.outputChannels = outputChannels
-        kernel = Self.kernel(for: geometry, allowDirect: allowDirect)
-        if kernel != .gemm {
+        self.kernel = kernel
+        if kernel == .winograd {
+            packed = nil
+            flipped = nil
+            transformed = Tensor(shape: [16 * outputChannels * geometry.channels])
+            transformedFlipped = Tensor(shape: [16 * outputChannels * geometry.channels])
+        } else if kernel != .gemm {
             // Packed kernels: 9 taps per pair (3×3), or 4 per pair of 4·C S channels (2×2).
             let s2d = kernel == .spaceToDepth
             let inputs = s2d ? 4 * geometry.channels : geometry.channels, taps = s2d ? 4 : 9
             let m8 = (outputChannels + 7) / 8 * 8, c8 = (inputs + 7) / 8 * 8
             packed = Tensor(shape: [m8 * inputs * taps])
             flipped = s2d ? nil : Tensor(shape: [c8 * outputChannels * taps])
+            transformed = nil
+            transformedFlipped = nil
         } else {
             packed = nil
             flipped = nil
+            transformed = nil
+            transformedFlipped = nil
         }
     }
 
-    /// The kernel for a geometry: direct for 3×3 stride-1 pad-1 convolutions, else im2col + SGEMM.
-    public static func kernel(for g: ConvGeometry, allowDirect: Bool = true) -> Kernel {
+    /// The kernel for a geometry: for 3×3 stride-1 pad-1 convolutions Winograd where measured
+    /// faster (`prefersWinograd`), else direct; im2col + SGEMM for the rest.
+    public static func kernel(for g: ConvGeometry, outputChannels m: Int, allowDirect: Bool = true) -> Kernel {
         guard allowDirect else { return .gemm }
+        if prefersWinograd(g, outputChannels: m) { return .winograd }
+        return directKernel(for: g)
+    }
+
+    /// Whether Winograd F(2×2, 3×3) measured faster than the direct kernel for this convolution.
+    static func prefersWinograd(_ g: ConvGeometry, outputChannels m: Int) -> Bool {
+        guard g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1, g.padding == 1,
+              Winograd.supports(height: g.height, width: g.width) else { return false }
+        // Measured (bench --layers, batch 64, 2 threads): faster on the lanes layout (4×4, 8×8,
+        // 16×16 maps) when both channel counts are ≥ 64 (DCL, PixelDCL at 4×4 and 8×8, iPixelDCL's
+        // input convolution); slower with fewer channels (PixelDCL at 16×16: 32 outputs), and on
+        // the rows layout (32×32 and up), whose output interleave costs more than it saves
+        // (forward wins, backward loses at DCL 32 → 128 on 32×32).
+        return Winograd.usesLanes(width: g.width) && min(g.channels, m) >= 64
+    }
+
+    /// The kernel for a geometry without Winograd: direct for 3×3 stride-1 pad-1 convolutions,
+    /// space-to-depth for the encoder's 4×4 stride 2, else im2col + SGEMM.
+    static func directKernel(for g: ConvGeometry) -> Kernel {
         // (With few input channels, as in the RGB layer, S is thin and SGEMM does better.)
         if g.kernelHeight == 4, g.kernelWidth == 4, g.stride == 2, g.padding == 1, g.height % 2 == 0, g.width % 2 == 0,
            g.channels >= 8 {
@@ -80,7 +131,7 @@ public final class Convolution {
     public static func reuse(_ existing: Convolution?, geometry: ConvGeometry, outputChannels: Int,
                              allowDirect: Bool = true) -> Convolution {
         if let existing, existing.geometry == geometry, existing.outputChannels == outputChannels,
-           existing.kernel == kernel(for: geometry, allowDirect: allowDirect) {
+           existing.kernel == kernel(for: geometry, outputChannels: outputChannels, allowDirect: allowDirect) {
             return existing
         }
         return Convolution(geometry: geometry, outputChannels: outputChannels, allowDirect: allowDirect)
@@ -95,6 +146,7 @@ public final class Convolution {
         case .directPixels: 1024
         case .directLanes: 32 * geometry.outputPixels
         case .spaceToDepth: 16 * geometry.outputPixels
+        case .winograd: Winograd.chunkImages(height: geometry.height, width: geometry.width) * geometry.outputPixels
         }
     }
 
@@ -104,6 +156,11 @@ public final class Convolution {
     public func setWeights(_ w: UnsafePointer<Float>, ldw: Int? = nil, backward: Bool = false) {
         weight = w
         self.ldw = ldw ?? geometry.patchSize
+        if kernel == .winograd {
+            Winograd.transformWeights(w, ldw: self.ldw, outputs: outputChannels, inputs: geometry.channels,
+                                      flipped: backward, into: (backward ? transformedFlipped : transformed)!.pointer)
+            return
+        }
         guard let packed else { return }
         if kernel == .spaceToDepth {
             // W2[o][(c, py, px)][a, b] = W[o][c][2a + py][2b + px].
@@ -126,8 +183,16 @@ public final class Convolution {
 
     /// Scratch floats `forward` and `backward` need for a group of `count` images.
     public func scratchCount(images count: Int) -> Int {
+        scratchCount(kernel, images: count)
+    }
+
+    private func scratchCount(_ kernel: Kernel, images count: Int) -> Int {
         let g = geometry, m = outputChannels, plane = DirectConv.paddedPlane(height: g.height, width: g.width)
         switch kernel {
+        case .winograd:
+            return max(Winograd.scratchCount(inputs: g.channels, outputs: m, height: g.height, width: g.width,
+                                             images: count),
+                       scratchCount(Self.directKernel(for: g), images: count))
         case .gemm: return g.patchSize * count * g.outputPixels
         case .directPixels:
             return max(count * max(g.channels, m) * plane, dwByGEMM ? g.patchSize * count * g.outputPixels : 0)
@@ -183,6 +248,11 @@ public final class Convolution {
                                       into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
                                       accumulate: accumulate)
             }
+        case .winograd:
+            Winograd.convolve(source: source, count: count, channels: c, height: g.height, width: g.width,
+                              transformed: transformed!.pointer, outputs: m,
+                              output: Planes(base: output, imageStride: p, channelStride: ldo),
+                              accumulate: accumulate, scratch: scratch)
         case .gemm:
             let n = count * p, k = g.patchSize
             ConvKernel.unfold(g, source: source, count: count, column: scratch)
@@ -202,23 +272,17 @@ public final class Convolution {
         guard let weight else { preconditionFailure("Convolution.backward before setWeights") }
         let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
         switch kernel {
+        case .winograd:
+            directWeightGradient(Self.directKernel(for: g), source: source, count: count, outputGradient: dy,
+                                 lddy: lddy, weightGradient: dw, scratch: scratch)
+            guard let inputGradient else { return }
+            Winograd.convolve(source: Planes(base: dy, imageStride: p, channelStride: lddy), count: count, channels: m,
+                              height: g.height, width: g.width, transformed: transformedFlipped!.pointer, outputs: c,
+                              output: inputGradient, accumulate: true, scratch: scratch)
         case .directPixels:
-            let layout = DirectLayout.pixels(height: g.height, width: g.width), stride = c * layout.plane
-            // Weight gradient: SGEMM when both M and K = 9C are large (measured: M ≥ 128 and
-            // C ≥ 64, e.g. DCL at 16×16), else the direct kernel (few channels, where SGEMM packs a lot).
-            if dwByGEMM {
-                let n = count * p, k = g.patchSize
-                ConvKernel.unfold(g, source: source, count: count, column: scratch)
-                sgemm(transposeB: true, m: m, n: k, k: n, a: dy, lda: lddy, b: scratch, ldb: n, beta: 1, c: dw, ldc: ldw)
-            } else {
-            for b in 0..<count {
-                DirectConv.pad(source.image(b), channelStride: source.channelStride, channels: c,
-                              height: g.height, width: g.width, into: scratch + b * stride)
-            }
-            DirectConv.weightGradient(outputGradient: dy, gradientStride: lddy, gradientRowStride: g.width,
-                                     gradientMapStride: p, outputs: m, padded: scratch, paddedMapStride: stride,
-                                     channels: c, layout: layout, count: count, into: dw, ldw: ldw)
-            }
+            let layout = DirectLayout.pixels(height: g.height, width: g.width)
+            directWeightGradient(.directPixels, source: source, count: count, outputGradient: dy, lddy: lddy,
+                                 weightGradient: dw, scratch: scratch)
             guard let inputGradient else { return }
             for b in 0..<count {
                 DirectConv.pad(dy + b * p, channelStride: lddy, channels: m, height: g.height, width: g.width, into: scratch)
@@ -227,15 +291,8 @@ public final class Convolution {
                                   outputStride: inputGradient.channelStride, accumulate: true)
             }
         case .directLanes:
-            // dW by im2col + SGEMM over ~512 columns at a time (the direct weight-gradient kernel
-            // would sum its lanes every 16 pixels).
-            let k = g.patchSize, step = lanesDwImages
-            for first in stride(from: 0, to: count, by: step) {
-                let n = min(step, count - first), cols = n * p
-                ConvKernel.unfold(g, source: source.starting(at: first), count: n, column: scratch)
-                sgemm(transposeB: true, m: m, n: k, k: cols, a: dy + first * p, lda: lddy, b: scratch, ldb: cols,
-                      beta: 1, c: dw, ldc: ldw)
-            }
+            directWeightGradient(.directLanes, source: source, count: count, outputGradient: dy, lddy: lddy,
+                                 weightGradient: dw, scratch: scratch)
             guard let inputGradient else { return }
             let layout = DirectLayout.lanes(height: g.height, width: g.width)
             let lanesDy = scratch, lanesDx = lanesDy + m * layout.plane
@@ -270,6 +327,36 @@ public final class Convolution {
             guard let inputGradient else { return }
             sgemm(transposeA: true, m: k, n: n, k: m, a: weight, lda: ldw, b: dy, ldb: lddy, beta: 0, c: scratch, ldc: n)
             ConvKernel.fold(g, column: scratch, count: count, destination: inputGradient)
+        }
+    }
+    /// dW += dY ⋆ x as the direct kernel `k` computes it (pixels: SGEMM when M and C are large,
+    /// else the direct weight-gradient kernel; lanes: im2col + SGEMM over ~512 columns at a time).
+    private func directWeightGradient(_ k: Kernel, source: Planes, count: Int,
+                                      outputGradient dy: UnsafeMutablePointer<Float>, lddy: Int,
+                                      weightGradient dw: UnsafeMutablePointer<Float>,
+                                      scratch: UnsafeMutablePointer<Float>) {
+        let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
+        if k == .directPixels && !dwByGEMM {
+            // The direct kernel (few channels, where SGEMM packs a lot).
+            let layout = DirectLayout.pixels(height: g.height, width: g.width), stride = c * layout.plane
+            for b in 0..<count {
+                DirectConv.pad(source.image(b), channelStride: source.channelStride, channels: c,
+                              height: g.height, width: g.width, into: scratch + b * stride)
+            }
+            DirectConv.weightGradient(outputGradient: dy, gradientStride: lddy, gradientRowStride: g.width,
+                                     gradientMapStride: p, outputs: m, padded: scratch, paddedMapStride: stride,
+                                     channels: c, layout: layout, count: count, into: dw, ldw: ldw)
+            return
+        }
+        // SGEMM when both M and K = 9C are large (measured: M ≥ 128 and C ≥ 64, e.g. DCL at
+        // 16×16) on the whole group; on the lanes layout ~512 columns at a time (the direct
+        // weight-gradient kernel would sum its lanes every 16 pixels).
+        let patch = g.patchSize, step = k == .directLanes ? lanesDwImages : count
+        for first in stride(from: 0, to: count, by: step) {
+            let n = min(step, count - first), cols = n * p
+            ConvKernel.unfold(g, source: source.starting(at: first), count: n, column: scratch)
+            sgemm(transposeB: true, m: m, n: patch, k: cols, a: dy + first * p, lda: lddy, b: scratch, ldb: cols,
+                  beta: 1, c: dw, ldc: ldw)
         }
     }
 }

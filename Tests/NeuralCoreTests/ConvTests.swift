@@ -244,9 +244,9 @@ func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int, Int)) {
     let (c, m, h, w, count, k) = shape
     let g = k == 3 ? ConvGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
                    : ConvGeometry(channels: c, height: h, width: w, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)
-    let direct = Convolution(geometry: g, outputChannels: m)
+    let direct = Convolution(geometry: g, outputChannels: m,
+                             kernel: k == 4 ? .spaceToDepth : w % 16 == 0 ? .directPixels : .directLanes)
     let gemm = Convolution(geometry: g, outputChannels: m, allowDirect: false)
-    #expect(direct.kernel == (k == 4 ? .spaceToDepth : w % 16 == 0 ? .directPixels : .directLanes))
     #expect(gemm.kernel == .gemm)
     let px = g.outputPixels, taps = k * k, ldw = c * taps + 5
     let weight = Reference.randomTensor([m, ldw], seed: 91)
