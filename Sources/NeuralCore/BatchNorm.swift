@@ -308,7 +308,9 @@ private struct Identity: FusedActivation {
 
 /// ReLU: y = max(z, 0); dz = dy where z > 0, else 0 (as `ReLU` and PyTorch's threshold_backward).
 private struct Rectifier: FusedActivation {
-    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V { pointwiseMax(z, VectorMath.V(repeating: 0)) }
+    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V {
+        VectorMath.V(repeating: 0).replacing(with: z, where: z .> 0)
+    }
     @inline(__always) func apply(_ z: Float) -> Float { max(z, 0) }
     @inline(__always) func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V {
         VectorMath.V(repeating: 0).replacing(with: g, where: z .> 0)
