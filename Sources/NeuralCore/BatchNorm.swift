@@ -1,26 +1,50 @@
 import Foundation
 
 /// Batch normalisation per channel, PyTorch's `nn.BatchNorm2d` (input [N, C, H, W]) and
-/// `nn.BatchNorm1d` (input [N, C]) in one layer: a vector is a map with H·W = 1.
+/// `nn.BatchNorm1d` (input [N, C]) in one layer: a vector is a map with H·W = 1, optionally
+/// followed by the ReLU or LeakyReLU that comes after every BatchNorm in the VAE.
 ///
 /// With M = N·H·W values per channel c:
 /// - training: μ = mean, σ² = biased variance (Σ(x−μ)²/M) of the batch;
-///   y = γ·(x − μ)/√(σ² + ε) + β; the running averages move with momentum 0.1 toward μ and the
+///   z = γ·(x − μ)/√(σ² + ε) + β; the running averages move with momentum 0.1 toward μ and the
 ///   **unbiased** variance σ²·M/(M−1), exactly as PyTorch (which needs M > 1);
 /// - inference: the same formula with the running mean and variance in place of μ, σ².
+/// The output is y = act(z) (`Activation`: identity — plain BatchNorm —, ReLU, or LeakyReLU).
 /// ε = 1e-5. Parameters "weight" γ (init 1), "bias" β (init 0), both [C]; buffers
-/// "running_mean" (0), "running_var" (1), and "num_batches_tracked".
+/// "running_mean" (0), "running_var" (1), and "num_batches_tracked". The activation has no
+/// state, so the state_dict names are those of the BatchNorm alone (the peer's `nn.ReLU` /
+/// `nn.LeakyReLU` modules have none either).
 ///
 /// `num_batches_tracked` is an int64 scalar in PyTorch's state_dict; here it is a 0-d Float
 /// tensor (shape []) counting training forward passes, exact up to 2²⁴ batches. It does not
 /// affect the arithmetic (PyTorch uses it only when momentum is None); it is kept so that a
 /// state_dict exported from here has every key PyTorch's `load_state_dict` expects.
 ///
+/// Why the activation is fused in: both passes are memory-bound, and fusing halves the traffic.
+/// - forward: one statistics pass (per H·W segment a SIMD sum, then the squared deviations from
+///   the segment's own mean while the segment is still in cache; segments are combined in Double
+///   with the exact identity Σ(x−μ)² = Σ(x−a)² + 2(a−μ)(Σx − n·a) + n(a−μ)²), then one pass
+///   y = act(fma(x − μ, γ/√(σ²+ε), β)). No copy of z or y is kept.
+/// - backward: z is recomputed bit-for-bit from x with the same fused multiply-add, so the
+///   activation's derivative (1 where z > 0; else 0 for ReLU, the slope for LeakyReLU — at z = 0
+///   exactly as the unfused `ReLU` / `LeakyReLU` layers and PyTorch) is applied on the fly:
+///   one pass for Σg and Σg·(x−μ) with g = act'(z)·dy, one pass writing dx.
+///
 /// Channels are processed in parallel; each channel's N segments of H·W contiguous values are
-/// reduced with SIMD, accumulated in Double, with a two-pass (mean, then squared deviations)
-/// variance.
+/// reduced with SIMD and accumulated in Double.
 public final class BatchNorm: Layer {
+    /// The element-wise function applied to the normalised values.
+    public enum Activation: Sendable, Equatable {
+        /// y = z: plain BatchNorm.
+        case identity
+        /// y = max(z, 0).
+        case relu
+        /// y = z for z > 0, slope·z otherwise (slope > 0).
+        case leakyReLU(slope: Float)
+    }
+
     public let channels: Int
+    public let activation: Activation
     public let momentum: Float = 0.1
     public let epsilon: Float = 1e-5
     public let weight: Parameter
@@ -34,13 +58,20 @@ public final class BatchNorm: Layer {
     private var output: Tensor?
     private var inputGradient: Tensor?
     private var lastMode: Mode = .training
-    /// Per channel: the mean and 1/√(var + ε) used by the last forward (batch or running).
+    /// Per channel: the mean and 1/√(var + ε) used by the last forward (batch or running), and
+    /// the scale γ/√(var + ε) and shift β of its z = fma(x − mean, scale, shift).
     private let savedMean: Tensor
     private let savedInverseStd: Tensor
+    private let savedScale: Tensor
+    private let savedShift: Tensor
 
-    public init(channels: Int) {
+    public init(channels: Int, activation: Activation = .identity) {
         precondition(channels > 0, "BatchNorm: channel count must be positive")
+        if case .leakyReLU(let slope) = activation {
+            precondition(slope > 0, "BatchNorm: the LeakyReLU slope must be positive")
+        }
         self.channels = channels
+        self.activation = activation
         weight = Parameter(shape: [channels])
         weight.value.fill(1)
         bias = Parameter(shape: [channels])
@@ -50,6 +81,8 @@ public final class BatchNorm: Layer {
         batchesTracked = Tensor(shape: [])
         savedMean = Tensor(shape: [channels])
         savedInverseStd = Tensor(shape: [channels])
+        savedScale = Tensor(shape: [channels])
+        savedShift = Tensor(shape: [channels])
     }
 
     public var parameters: [(name: String, parameter: Parameter)] { [("weight", weight), ("bias", bias)] }
@@ -64,8 +97,28 @@ public final class BatchNorm: Layer {
         return (shape[0], shape.dropFirst(2).reduce(1, *))
     }
 
-    /// x [N, C, …] → y of the same shape.
+    /// x [N, C, …] → y = act(z) of the same shape.
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        switch activation {
+        case .identity: forward(input, mode: mode, Identity())
+        case .relu: forward(input, mode: mode, Rectifier())
+        case .leakyReLU(let slope): forward(input, mode: mode, LeakyRectifier(slope: slope))
+        }
+    }
+
+    /// dy (with respect to y = act(z)) → dx. With g = act'(z)·dy and x̂ = (x − μ)/√(σ² + ε):
+    /// dγ += Σ g·x̂, dβ += Σ g, and
+    /// - training (μ, σ² depend on x): dx = γ/√(σ²+ε) · (g − Σg/M − x̂·Σ(g·x̂)/M);
+    /// - inference (running statistics are constants): dx = γ/√(σ²+ε) · g.
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        switch activation {
+        case .identity: backward(outputGradient, Identity())
+        case .relu: backward(outputGradient, Rectifier())
+        case .leakyReLU(let slope): backward(outputGradient, LeakyRectifier(slope: slope))
+        }
+    }
+
+    private func forward<A: FusedActivation>(_ input: Tensor, mode: Mode, _ act: A) -> Tensor {
         let (n, spatial) = layout(input.shape)
         let m = n * spatial
         self.input = input
@@ -76,6 +129,7 @@ public final class BatchNorm: Layer {
         let x = UnsafeSendable(input.pointer), out = UnsafeSendable(y.pointer)
         let gamma = UnsafeSendable(weight.value.pointer), beta = UnsafeSendable(bias.value.pointer)
         let mean = UnsafeSendable(savedMean.pointer), inv = UnsafeSendable(savedInverseStd.pointer)
+        let scales = UnsafeSendable(savedScale.pointer), shifts = UnsafeSendable(savedShift.pointer)
         let rMean = UnsafeSendable(runningMean.pointer), rVar = UnsafeSendable(runningVariance.pointer)
         let eps = Double(epsilon)
         let training = mode == .training
@@ -88,14 +142,9 @@ public final class BatchNorm: Layer {
             for ch in range {
                 let mu: Double, invStd: Double
                 if training {
-                    var s = 0.0
-                    for i in 0..<n { s += Double(VectorMath.sum(x.value + (i * c + ch) * spatial, spatial)) }
+                    let (s, ss) = BatchNorm.sumAndSquaredDeviations(x.value + ch * spatial, segments: n,
+                                                                    stride: c * spatial, count: spatial)
                     mu = s / Double(m)
-                    var ss = 0.0
-                    for i in 0..<n {
-                        ss += Double(VectorMath.sumOfSquaredDeviations(x.value + (i * c + ch) * spatial, spatial,
-                                                                       mean: Float(mu)))
-                    }
                     let variance = ss / Double(m)
                     invStd = 1 / (variance + eps).squareRoot()
                     rMean.value[ch] = Float((1 - momentum) * Double(rMean.value[ch]) + momentum * mu)
@@ -105,23 +154,29 @@ public final class BatchNorm: Layer {
                     mu = Double(rMean.value[ch])
                     invStd = 1 / (Double(rVar.value[ch]) + eps).squareRoot()
                 }
-                mean.value[ch] = Float(mu)
+                let center = Float(mu), scale = Float(Double(gamma.value[ch]) * invStd), shift = beta.value[ch]
+                mean.value[ch] = center
                 inv.value[ch] = Float(invStd)
-                let scale = Float(Double(gamma.value[ch]) * invStd)
+                scales.value[ch] = scale
+                shifts.value[ch] = shift
+                let vm = VectorMath.V(repeating: center), vs = VectorMath.V(repeating: scale)
+                let vb = VectorMath.V(repeating: shift)
                 for i in 0..<n {
                     let o = (i * c + ch) * spatial
-                    VectorMath.affine(x.value + o, out.value + o, spatial,
-                                      center: Float(mu), scale: scale, shift: beta.value[ch])
+                    let src = x.value + o, dst = out.value + o
+                    var k = 0
+                    while k + 16 <= spatial {
+                        VectorMath.store(act.apply(vb.addingProduct(VectorMath.load(src + k) - vm, vs)), dst + k)
+                        k += 16
+                    }
+                    while k < spatial { dst[k] = act.apply(shift.addingProduct(src[k] - center, scale)); k += 1 }
                 }
             }
         }
         return y
     }
 
-    /// dy → dx. With x̂ = (x − μ)/√(σ² + ε): dγ += Σ dy·x̂, dβ += Σ dy, and
-    /// - training (μ, σ² depend on x): dx = γ/√(σ²+ε) · (dy − Σdy/M − x̂·Σ(dy·x̂)/M);
-    /// - inference (running statistics are constants): dx = γ/√(σ²+ε) · dy.
-    public func backward(_ outputGradient: Tensor) -> Tensor {
+    private func backward<A: FusedActivation>(_ outputGradient: Tensor, _ act: A) -> Tensor {
         guard let input else { preconditionFailure("BatchNorm.backward before forward") }
         precondition(outputGradient.shape == input.shape, "BatchNorm.backward: gradient \(outputGradient.shape) for input \(input.shape)")
         let (n, spatial) = layout(input.shape)
@@ -131,36 +186,148 @@ public final class BatchNorm: Layer {
         let c = channels
         let x = UnsafeSendable(input.pointer), dy = UnsafeSendable(outputGradient.pointer)
         let out = UnsafeSendable(dx.pointer)
-        let gamma = UnsafeSendable(weight.value.pointer)
         let dGamma = UnsafeSendable(weight.gradient.pointer), dBeta = UnsafeSendable(bias.gradient.pointer)
         let mean = UnsafeSendable(savedMean.pointer), inv = UnsafeSendable(savedInverseStd.pointer)
+        let scales = UnsafeSendable(savedScale.pointer), shifts = UnsafeSendable(savedShift.pointer)
         let training = lastMode == .training
         let wantInput = computesInputGradient
         parallelChunks(c) { range in
+            typealias V = VectorMath.V
             for ch in range {
                 let mu = mean.value[ch], invStd = Double(inv.value[ch])
-                var sumDy = 0.0, sumDyXc = 0.0   // Σ dy, Σ dy·(x − μ)
+                let scale = scales.value[ch], shift = shifts.value[ch]
+                let vm = V(repeating: mu), vs = V(repeating: scale), vb = V(repeating: shift)
+                // Pass 1: Σ g and Σ g·(x − μ), with g = act'(z)·dy and z recomputed as in forward.
+                var sumG = 0.0, sumGXc = 0.0
                 for i in 0..<n {
                     let o = (i * c + ch) * spatial
-                    let (s, t) = VectorMath.sumAndCenteredDot(dy.value + o, x.value + o, spatial, mean: mu)
-                    sumDy += Double(s)
-                    sumDyXc += Double(t)
+                    let xs = x.value + o, gs = dy.value + o
+                    var a = V(repeating: 0), b = V(repeating: 0)
+                    var k = 0
+                    while k + 16 <= spatial {
+                        let xc = VectorMath.load(xs + k) - vm
+                        let g = act.gate(VectorMath.load(gs + k), vb.addingProduct(xc, vs))
+                        a += g
+                        b.addProduct(g, xc)
+                        k += 16
+                    }
+                    var s = a.sum(), t = b.sum()
+                    while k < spatial {
+                        let xc = xs[k] - mu
+                        let g = act.gate(gs[k], shift.addingProduct(xc, scale))
+                        s += g
+                        t += g * xc
+                        k += 1
+                    }
+                    sumG += Double(s)
+                    sumGXc += Double(t)
                 }
-                let sumDyXhat = sumDyXc * invStd
-                dGamma.value[ch] += Float(sumDyXhat)
-                dBeta.value[ch] += Float(sumDy)
+                let sumGXhat = sumGXc * invStd
+                dGamma.value[ch] += Float(sumGXhat)
+                dBeta.value[ch] += Float(sumG)
                 guard wantInput else { continue }
-                let k = Double(gamma.value[ch]) * invStd
-                // dx = k·dy + b·(x − μ) + c0, with x̂ = (x − μ)·invStd written out.
-                let b = training ? -k * invStd * sumDyXhat / m : 0
-                let c0 = training ? -k * sumDy / m : 0
+                // Pass 2: dx = k·g + b·(x − μ) + c0, with x̂ = (x − μ)·invStd written out.
+                let kk = Double(scale)
+                let bb = training ? -kk * invStd * sumGXhat / m : 0
+                let c0 = training ? -kk * sumG / m : 0
+                let fk = Float(kk), fb = Float(bb), fc = Float(c0)
+                let vk = V(repeating: fk), vbb = V(repeating: fb), vc = V(repeating: fc)
                 for i in 0..<n {
                     let o = (i * c + ch) * spatial
-                    VectorMath.combine(dy.value + o, x.value + o, out.value + o, spatial,
-                                       a: Float(k), b: Float(b), center: mu, c: Float(c0))
+                    let xs = x.value + o, gs = dy.value + o, ds = out.value + o
+                    var k = 0
+                    while k + 16 <= spatial {
+                        let xc = VectorMath.load(xs + k) - vm
+                        let g = act.gate(VectorMath.load(gs + k), vb.addingProduct(xc, vs))
+                        var r = vc
+                        r.addProduct(vk, g)
+                        r.addProduct(vbb, xc)
+                        VectorMath.store(r, ds + k)
+                        k += 16
+                    }
+                    while k < spatial {
+                        let xc = xs[k] - mu
+                        let g = act.gate(gs[k], shift.addingProduct(xc, scale))
+                        ds[k] = fk * g + fb * xc + fc
+                        k += 1
+                    }
                 }
             }
         }
         return dx
     }
+
+    /// (Σx, Σ(x − μ)²) over `segments` runs of `count` floats, `stride` apart, in Double; one
+    /// read of memory (each segment's second pass hits the cache).
+    @inline(__always)
+    private static func sumAndSquaredDeviations(_ p: UnsafePointer<Float>, segments: Int, stride: Int,
+                                                count: Int) -> (Double, Double) {
+        var sums = 0.0, deviations = 0.0, means = 0.0, meanSquares = 0.0
+        // Per segment: s = Σx, a = its Float mean, d = Σ(x − a)². Then, with S = Σs, N = segments·count,
+        // μ = S/N: Σ(x−μ)² = Σ_seg [d + 2(a−μ)(s − count·a) + count·(a−μ)²]
+        //                 = Σd + 2Σ a(s − count·a) − 2μ Σ(s − count·a) + count·Σa² − 2μ·count·Σa + N·μ².
+        var residuals = 0.0, weightedResiduals = 0.0
+        let n = Double(count)
+        for i in 0..<segments {
+            let seg = p + i * stride
+            let s = Double(VectorMath.sum(seg, count))
+            let a = Float(s / n)
+            let d = Double(VectorMath.sumOfSquaredDeviations(seg, count, mean: a))
+            let ad = Double(a), r = s - n * ad
+            sums += s
+            deviations += d
+            means += ad
+            meanSquares += ad * ad
+            residuals += r
+            weightedResiduals += ad * r
+        }
+        let total = Double(segments) * n
+        let mu = sums / total
+        let ss = deviations + 2 * weightedResiduals - 2 * mu * residuals + n * meanSquares - 2 * mu * n * means
+            + total * mu * mu
+        return (sums, max(0, ss))
+    }
+}
+
+/// The element-wise function after the normalisation and its backward gate, for vectors and
+/// scalars (the same arithmetic both ways, so forward and backward agree on the sign of z).
+private protocol FusedActivation {
+    func apply(_ z: VectorMath.V) -> VectorMath.V
+    func apply(_ z: Float) -> Float
+    /// dL/dz from dL/dy = g at pre-activation z.
+    func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V
+    func gate(_ g: Float, _ z: Float) -> Float
+}
+
+private struct Identity: FusedActivation {
+    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V { z }
+    @inline(__always) func apply(_ z: Float) -> Float { z }
+    @inline(__always) func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V { g }
+    @inline(__always) func gate(_ g: Float, _ z: Float) -> Float { g }
+}
+
+/// ReLU: y = max(z, 0); dz = dy where z > 0, else 0 (as `ReLU` and PyTorch's threshold_backward).
+private struct Rectifier: FusedActivation {
+    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V {
+        VectorMath.V(repeating: 0).replacing(with: z, where: z .> 0)
+    }
+    @inline(__always) func apply(_ z: Float) -> Float { max(z, 0) }
+    @inline(__always) func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V {
+        VectorMath.V(repeating: 0).replacing(with: g, where: z .> 0)
+    }
+    @inline(__always) func gate(_ g: Float, _ z: Float) -> Float { z > 0 ? g : 0 }
+}
+
+/// LeakyReLU: y = z for z > 0, else slope·z; dz = dy where z > 0, else slope·dy (z = 0 takes
+/// the slope, as `LeakyReLU` and PyTorch).
+private struct LeakyRectifier: FusedActivation {
+    let slope: Float
+    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V {
+        (z * VectorMath.V(repeating: slope)).replacing(with: z, where: z .> 0)
+    }
+    @inline(__always) func apply(_ z: Float) -> Float { z > 0 ? z : z * slope }
+    @inline(__always) func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V {
+        (g * VectorMath.V(repeating: slope)).replacing(with: g, where: z .> 0)
+    }
+    @inline(__always) func gate(_ g: Float, _ z: Float) -> Float { z > 0 ? g : g * slope }
 }

@@ -84,19 +84,57 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
 
     // MARK: phase kernels of the DCL  W [Cin, Cout, 6, 6] ↔ W_phase [4·Cout, Cin, 3, 3]
 
-    /// Calls body(phaseIndex, weightIndex) for every element of the phase weights; the map is a
-    /// bijection (each of the 36 taps belongs to exactly one phase and one 3×3 position), so
-    /// the (phase, output channel) blocks run in parallel.
-    @inline(__always)
-    private func forEachPhaseTap(_ body: (Int, Int) -> Void) {
+    /// Offsets into one W[c, o] 6×6 kernel of the 36 phase taps, in phase order: entry
+    /// (2p+q)·9 + 3dy + dx is (4−2dy+p)·6 + 4−2dx+q. Each tap belongs to exactly one phase and
+    /// one 3×3 position (a bijection).
+    private static let phaseTapSources: [Int] = (0..<36).map { j in
+        let phase = j / 9, dy = (j % 9) / 3, dx = j % 3, p = phase / 2, q = phase % 2
+        return (4 - 2 * dy + p) * 6 + 4 - 2 * dx + q
+    }
+
+    // Both directions walk (o, c) pairs with output channels in parallel: the 36 contiguous
+    // taps of W[c, o] map to four runs of 9 in the phase blocks W_phase[(2p+q)·Cout + o, c], whose
+    // rows fill sequentially as c advances (no strided one-float gathers).
+
+    /// W [Cin, Cout, 6, 6] → phase.phaseWeight [4·Cout, Cin, 3, 3].
+    private func buildPhaseWeights() {
         let cin = inputChannels, cout = outputChannels
-        parallelFor(4 * cout) { block in
-            let p = block / (2 * cout), q = (block / cout) % 2, o = block % cout
-            for c in 0..<cin { for dy in 0..<3 { for dx in 0..<3 {
-                let ky = 4 - 2 * dy + p, kx = 4 - 2 * dx + q
-                let phaseIndex = ((((2 * p + q) * cout + o) * cin + c) * 3 + dy) * 3 + dx
-                body(phaseIndex, ((c * cout + o) * 6 + ky) * 6 + kx)
-            } } }
+        let w = UnsafeSendable(weight.value.pointer), pw = UnsafeSendable(phase.phaseWeight.value.pointer)
+        let phaseStride = cout * cin * 9
+        ConvTranspose2d.phaseTapSources.withUnsafeBufferPointer { table in
+            let taps = UnsafeSendable(table.baseAddress!)
+            parallelChunks(cout) { outputs in
+                for o in outputs {
+                    for c in 0..<cin {
+                        let src = w.value + (c * cout + o) * 36, dst = pw.value + (o * cin + c) * 9
+                        for phase in 0..<4 {
+                            let d = dst + phase * phaseStride, t = taps.value + phase * 9
+                            for k in 0..<9 { d[k] = src[t[k]] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// weight.gradient [Cin, Cout, 6, 6] += phase.phaseWeight.gradient mapped back.
+    private func accumulatePhaseGradient() {
+        let cin = inputChannels, cout = outputChannels
+        let gw = UnsafeSendable(weight.gradient.pointer), gp = UnsafeSendable(phase.phaseWeight.gradient.pointer)
+        let phaseStride = cout * cin * 9
+        ConvTranspose2d.phaseTapSources.withUnsafeBufferPointer { table in
+            let taps = UnsafeSendable(table.baseAddress!)
+            parallelChunks(cout) { outputs in
+                for o in outputs {
+                    for c in 0..<cin {
+                        let dst = gw.value + (c * cout + o) * 36, src = gp.value + (o * cin + c) * 9
+                        for phase in 0..<4 {
+                            let s = src + phase * phaseStride, t = taps.value + phase * 9
+                            for k in 0..<9 { dst[t[k]] += s[k] }
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -104,8 +142,7 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         if usesPhaseDecomposition {
-            let pw = UnsafeSendable(phase.phaseWeight.value.pointer), w = weight.value.pointer
-            forEachPhaseTap { pw.value[$0] = w[$1] }
+            buildPhaseWeights()
             return phase.forward(x)
         }
         let (n, h, w) = expectImages(x, channels: inputChannels, "ConvTranspose2d")
@@ -139,8 +176,7 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
             let pg = phase.phaseWeight.gradient
             pg.zero()
             let dx = phase.backward(dy, computesInputGradient: computesInputGradient)
-            let gw = UnsafeSendable(weight.gradient.pointer), gp = pg.pointer
-            forEachPhaseTap { gw.value[$1] += gp[$0] }
+            accumulatePhaseGradient()
             return dx
         }
         guard let x = input, let y = output else { preconditionFailure("ConvTranspose2d.backward before forward") }

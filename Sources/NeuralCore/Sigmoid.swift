@@ -2,7 +2,8 @@ import Foundation
 
 /// y = 1 / (1 + e⁻ˣ), element-wise, any shape; dx = dy·y·(1 − y) from the output alone.
 ///
-/// Saturates cleanly: e⁻ˣ overflows to +∞ for x ≲ −88 and y becomes exactly 0 (no NaN).
+/// SIMD body in the stable form (`VectorMath.sigmoid`: e = e^(−|x|), 1/(1+e) or e/(1+e)),
+/// scalar tail 1/(1 + e⁻ˣ). Saturates cleanly: y is 0 (or subnormal) for x ≲ −87, never NaN.
 /// The VAE trains on logits (the loss takes them directly); this layer turns logits into
 /// images when sampling.
 public final class Sigmoid: Layer {
@@ -17,7 +18,12 @@ public final class Sigmoid: Layer {
         output = y
         let x = UnsafeSendable(input.pointer), out = UnsafeSendable(y.pointer)
         VectorMath.chunked(input.count, minimumPerChunk: 1 << 13) { range in
-            for i in range { out.value[i] = 1 / (1 + expf(-x.value[i])) }
+            var i = range.lowerBound
+            while i + 16 <= range.upperBound {
+                VectorMath.store(VectorMath.sigmoid(VectorMath.load(x.value + i)).sigmoid, out.value + i)
+                i += 16
+            }
+            while i < range.upperBound { out.value[i] = 1 / (1 + expf(-x.value[i])); i += 1 }
         }
         return y
     }

@@ -85,6 +85,66 @@ public enum VectorMath {
         while i < count { out[i] = a * u[i] + b * (w[i] - center) + c; i += 1 }
     }
 
+    /// e^x lane by lane (Cephes' expf: x = n·ln2 + r, |r| ≤ ½ln2, a degree-6 polynomial for e^r,
+    /// 2ⁿ put into the exponent bits); within 2 ulp of `expf` on [−87.3, 88.3]. Above, the input
+    /// is clamped at 88.37 (result ~2.4e38, finite); below −87.34 (where e^x < 2⁻¹²⁶) the result
+    /// is 0.
+    @inline(__always)
+    public static func exp(_ x: V) -> V {
+        let low = V(repeating: -87.33654), high = V(repeating: 88.37)
+        var clamped = x.replacing(with: low, where: x .< low)
+        clamped.replace(with: high, where: clamped .> high)
+        // n = round(x·log₂e) by the 1.5·2²³ trick: adding it rounds to an integer, whose value
+        // then sits in the low mantissa bits (n ∈ [−126, 127]).
+        let magic = V(repeating: 12582912)
+        let shifted = clamped * V(repeating: 1.44269504088896341) + magic
+        let n = shifted - magic
+        var r = clamped.addingProduct(n, V(repeating: -0.693359375))
+        r = r.addingProduct(n, V(repeating: 2.12194440e-4))
+        var p = V(repeating: 1.9875691500e-4)
+        p = p * r + V(repeating: 1.3981999507e-3)
+        p = p * r + V(repeating: 8.3334519073e-3)
+        p = p * r + V(repeating: 4.1665795894e-2)
+        p = p * r + V(repeating: 1.6666665459e-1)
+        p = p * r + V(repeating: 5.0000001201e-1)
+        let e = p * (r * r) + r + V(repeating: 1)
+        let bits = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
+        let scale = unsafeBitCast((bits &+ SIMD16<Int32>(repeating: 127)) &<< 23, to: V.self)
+        return (e * scale).replacing(with: 0, where: x .< low)
+    }
+
+    /// log(1 + x) lane by lane for x ∈ [0, 1] (Cephes' log1p kernel on f = x, or on
+    /// f = (x − 1)/2 with ln 2 added when 1 + x > √2); within 2 ulp of `log1pf` there.
+    @inline(__always)
+    public static func log1pUnit(_ x: V) -> V {
+        let high = x .> V(repeating: 0.41421356)
+        let f = x.replacing(with: (x - V(repeating: 1)) * V(repeating: 0.5), where: high)
+        let z = f * f
+        var p = V(repeating: 7.0376836292e-2)
+        p = p * f - V(repeating: 1.1514610310e-1)
+        p = p * f + V(repeating: 1.1676998740e-1)
+        p = p * f - V(repeating: 1.2420140846e-1)
+        p = p * f + V(repeating: 1.4249322787e-1)
+        p = p * f - V(repeating: 1.6668057665e-1)
+        p = p * f + V(repeating: 2.0000714765e-1)
+        p = p * f - V(repeating: 2.4999993993e-1)
+        p = p * f + V(repeating: 3.3333331174e-1)
+        var y = p * f * z
+        y = y.addingProduct(V(repeating: -0.5), z)
+        let k = V(repeating: 0).replacing(with: V(repeating: 1), where: high)
+        // ln 2 = 0.693359375 − 2.12194440e-4, the first part exact in few bits.
+        return (k * V(repeating: -2.12194440e-4) + y + f).addingProduct(k, V(repeating: 0.693359375))
+    }
+
+    /// σ(x) = 1/(1 + e⁻ˣ) lane by lane, in the stable form with e = e^(−|x|) ∈ (0, 1]:
+    /// 1/(1 + e) for x ≥ 0, e/(1 + e) otherwise. Also returns e (for log1p(e) in the BCE).
+    @inline(__always)
+    public static func sigmoid(_ x: V) -> (sigmoid: V, expMinusAbs: V) {
+        let e = exp(x.replacing(with: -x, where: x .> 0))
+        let inverse = V(repeating: 1) / (V(repeating: 1) + e)
+        return (inverse.replacing(with: e * inverse, where: x .< 0), e)
+    }
+
     /// Runs `body(range)` over 0..<count, in parallel chunks when the work is large enough to be
     /// worth dispatching (element-wise passes are memory-bound; tiny ones run inline).
     @inline(__always)

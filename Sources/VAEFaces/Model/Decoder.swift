@@ -4,6 +4,7 @@ import NeuralCore
 /// Linear latent→4096 → reshape [256, 4, 4] → BatchNorm → ReLU →
 /// 4 × [Up (256→128→64→32→32, spatial 4→8→16→32→64) → BatchNorm → ReLU] →
 /// Conv 3×3 pad 1 (32→3, with bias) → logits [N, 3, 64, 64] (the image is σ(logits)).
+/// Each BatchNorm → ReLU pair is one `BatchNorm(activation: .relu)` layer (fused passes).
 ///
 /// Parameter names are the PyTorch peer's: "fc.weight", "fc.bias", "bn0.*", "ups.K.<name>"
 /// (DCL/resize-conv "weight"; PixelDCL "w0", "w1", "w2"; iPixelDCL "w1", "w2", "w3"),
@@ -13,24 +14,23 @@ public final class Decoder {
 
     public let kind: DecoderKind
     public let fc: Linear
+    /// BatchNorm(256) → ReLU.
     public let bn0: BatchNorm
-    public let relu0 = ReLU()
     public let ups: [any Layer]
+    /// BatchNorm → ReLU after each Up layer.
     public let bns: [BatchNorm]
-    public let relus: [ReLU]
     public let out: Conv2d
 
     public init(kind: DecoderKind, latentDimension: Int, generator: inout SeededGenerator) {
         self.kind = kind
         fc = Linear(inFeatures: latentDimension, outFeatures: 256 * 4 * 4, generator: &generator)
-        bn0 = BatchNorm(channels: 256)
+        bn0 = BatchNorm(channels: 256, activation: .relu)
         var ups = [any Layer]()
         for (cin, cout) in Decoder.upChannels {
             ups.append(kind.makeUpLayer(inputChannels: cin, outputChannels: cout, generator: &generator))
         }
         self.ups = ups
-        bns = Decoder.upChannels.map { BatchNorm(channels: $0.1) }
-        relus = Decoder.upChannels.map { _ in ReLU() }
+        bns = Decoder.upChannels.map { BatchNorm(channels: $0.1, activation: .relu) }
         out = Conv2d(inputChannels: 32, outputChannels: 3, kernelSize: 3, stride: 1, padding: 1, bias: true,
                      generator: &generator)
     }
@@ -56,9 +56,9 @@ public final class Decoder {
         let n = z.shape[0]
         var h = fc.forward(z, mode: mode)
         h.reshape([n, 256, 4, 4])   // the Linear's [N, 4096] output viewed as a map (it reshapes it back)
-        h = relu0.forward(bn0.forward(h, mode: mode), mode: mode)
+        h = bn0.forward(h, mode: mode)
         for k in 0..<ups.count {
-            h = relus[k].forward(bns[k].forward(ups[k].forward(h, mode: mode), mode: mode), mode: mode)
+            h = bns[k].forward(ups[k].forward(h, mode: mode), mode: mode)
         }
         return out.forward(h, mode: mode)
     }
@@ -67,9 +67,9 @@ public final class Decoder {
     public func backward(_ logitsGradient: Tensor) -> Tensor {
         var d = out.backward(logitsGradient)
         for k in (0..<ups.count).reversed() {
-            d = ups[k].backward(bns[k].backward(relus[k].backward(d)))
+            d = ups[k].backward(bns[k].backward(d))
         }
-        d = bn0.backward(relu0.backward(d))
+        d = bn0.backward(d)
         return fc.backward(d)
     }
 }

@@ -4,6 +4,7 @@ import NeuralCore
 /// 4 × [Conv 4×4 stride 2 pad 1 (no bias) → BatchNorm → LeakyReLU(0.2)],
 /// channels 3→32→64→128→256, spatial 64→32→16→8→4; flatten (C, H, W order: 4096) →
 /// Linear → μ and Linear → log σ², each [N, latent].
+/// Each BatchNorm → LeakyReLU pair is one `BatchNorm(activation: .leakyReLU(slope: 0.2))`.
 ///
 /// Parameter names are the PyTorch peer's (`nn.Sequential` indices: conv 0, 3, 6, 9; BatchNorm
 /// 1, 4, 7, 10): "features.0.weight", "features.1.weight", "features.1.running_mean", …,
@@ -14,8 +15,8 @@ public final class Encoder {
     public static let featureCount = 256 * 4 * 4
 
     public let convolutions: [Conv2d]
+    /// BatchNorm → LeakyReLU(0.2) after each conv.
     public let batchNorms: [BatchNorm]
-    public let activations: [LeakyReLU]
     public let mu: Linear
     public let logVariance: Linear
     /// dLoss/d(features) = the sum of both heads' input gradients, [N, 256, 4, 4].
@@ -30,8 +31,7 @@ public final class Encoder {
         }
         convolutions[0].computesInputGradient = false   // nothing upstream of the image
         self.convolutions = convolutions
-        batchNorms = (1...4).map { BatchNorm(channels: c[$0]) }
-        activations = (0..<4).map { _ in LeakyReLU(slope: 0.2) }
+        batchNorms = (1...4).map { BatchNorm(channels: c[$0], activation: .leakyReLU(slope: 0.2)) }
         mu = Linear(inFeatures: Encoder.featureCount, outFeatures: latentDimension, generator: &generator)
         logVariance = Linear(inFeatures: Encoder.featureCount, outFeatures: latentDimension, generator: &generator)
     }
@@ -62,7 +62,6 @@ public final class Encoder {
         for i in 0..<4 {
             h = convolutions[i].forward(h, mode: mode)
             h = batchNorms[i].forward(h, mode: mode)
-            h = activations[i].forward(h, mode: mode)
         }
         return (mu.forward(h, mode: mode), logVariance.forward(h, mode: mode))
     }
@@ -79,7 +78,6 @@ public final class Encoder {
         }
         var d = g
         for i in (0..<4).reversed() {
-            d = activations[i].backward(d)
             d = batchNorms[i].backward(d)
             d = convolutions[i].backward(d)
         }
