@@ -106,12 +106,13 @@ public final class Convolution {
     static func prefersWinograd(_ g: ConvGeometry, outputChannels m: Int) -> Bool {
         guard g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1, g.padding == 1,
               Winograd.supports(height: g.height, width: g.width) else { return false }
-        // Measured (bench --layers, batch 64, 2 threads): faster on the lanes layout (4×4, 8×8,
-        // 16×16 maps) when both channel counts are ≥ 64 (DCL, PixelDCL at 4×4 and 8×8, iPixelDCL's
-        // input convolution); slower with fewer channels (PixelDCL at 16×16: 32 outputs), and on
-        // the rows layout (32×32 and up), whose output interleave costs more than it saves
-        // (forward wins, backward loses at DCL 32 → 128 on 32×32).
-        return Winograd.usesLanes(width: g.width) && min(g.channels, m) >= 64
+        // Measured (bench --layers, batch 64, 1 and 2 threads): faster on the lanes layout (4×4,
+        // 8×8, 16×16 maps) when both channel counts are ≥ 64 (DCL, PixelDCL at 4×4 and 8×8,
+        // iPixelDCL's input convolution), slower with fewer (PixelDCL at 16×16: 32 outputs); on
+        // the rows layout (32×32 and up) faster forward and backward from 32 channels (DCL 32 → 128,
+        // PixelDCL and iPixelDCL 32 → 32 on 32×32), slower for the final 32 → 3 on 64×64.
+        let least = min(g.channels, m)
+        return Winograd.usesLanes(width: g.width) ? least >= 64 : least >= 32
     }
 
     /// The kernel for a geometry without Winograd: direct for 3×3 stride-1 pad-1 convolutions,

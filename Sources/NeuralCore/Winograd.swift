@@ -169,7 +169,7 @@ public enum Winograd {
     }
 
     /// One vector of 16 tiles of a row: columns 2tx + j of the four padded rows from `p0` (rows
-    /// `rowStride` apart) → V at `v` (ξ-planes `plane` apart). Out of line like `outputBlock`.
+    /// `rowStride` apart) → V at `v` (ξ-planes `plane` apart). Out of line (one call per 16 tiles), like `outputBlock`.
     @inline(never)
     static func inputBlock(_ p0: UnsafePointer<Float>, rowStride: Int, into v: UnsafeMutablePointer<Float>,
                            plane: Int) {
@@ -177,7 +177,7 @@ public enum Winograd {
         @inline(__always) func columns(_ i: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
             let p = UnsafeRawPointer(p0 + i * rowStride)
             let a = p.loadUnaligned(as: SIMD32<Float>.self), b = p.loadUnaligned(fromByteOffset: 8, as: SIMD32<Float>.self)
-            return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+            return (even(a), odd(a), even(b), odd(b))
         }
         let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
         let dst = UnsafeMutableRawPointer(v)
@@ -278,8 +278,6 @@ public enum Winograd {
     }
 
     /// One vector of 16 tiles of a row: their 2×2 outputs into two output rows (32 floats each).
-    /// Kept out of line: inside a large function LLVM leaves the `evenHalf`/`oddHalf` getters
-    /// that `interleave` relies on as calls.
     @inline(never)
     static func outputBlock(_ tiles: UnsafePointer<Float>, plane: Int, _ row0: UnsafeMutablePointer<Float>,
                             _ row1: UnsafeMutablePointer<Float>, accumulate: Bool) {
@@ -293,27 +291,53 @@ public enum Winograd {
             return (a + b + c, b - c - d)
         }
         let s0 = rowSums(0), s1 = rowSums(1), s2 = rowSums(2), s3 = rowSums(3)
-        var top = interleave(s0.0 + s1.0 + s2.0, s0.1 + s1.1 + s2.1)
-        var bottom = interleave(s1.0 - s2.0 - s3.0, s1.1 - s2.1 - s3.1)
-        let r0 = UnsafeMutableRawPointer(row0), r1 = UnsafeMutableRawPointer(row1)
-        if accumulate {
-            top += r0.loadUnaligned(as: SIMD32<Float>.self)
-            bottom += r1.loadUnaligned(as: SIMD32<Float>.self)
+        let top = interleave(s0.0 + s1.0 + s2.0, s0.1 + s1.1 + s2.1)
+        let bottom = interleave(s1.0 - s2.0 - s3.0, s1.1 - s2.1 - s3.1)
+        // Stored as SIMD16 halves: arithmetic on SIMD32 compiles to a scalar loop through the stack.
+        @inline(__always) func store(_ v: SIMD32<Float>, _ row: UnsafeMutablePointer<Float>) {
+            let r = UnsafeMutableRawPointer(row)
+            var low = v.lowHalf, high = v.highHalf
+            if accumulate {
+                low += r.loadUnaligned(as: SIMD16<Float>.self)
+                high += r.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            }
+            r.storeBytes(of: low, as: SIMD16<Float>.self)
+            r.storeBytes(of: high, toByteOffset: 64, as: SIMD16<Float>.self)
         }
-        r0.storeBytes(of: top, as: SIMD32<Float>.self)
-        r1.storeBytes(of: bottom, as: SIMD32<Float>.self)
+        store(top, row0)
+        store(bottom, row1)
     }
 
-    /// (a₀, b₀, a₁, b₁, …, a₁₅, b₁₅). Splitting a 32-vector into its even and odd halves moves
+    // The standard library's `evenHalf`/`oddHalf` getters stay out-of-line calls in this package's
+    // build, and arithmetic on SIMD32 runs element by element through the stack; these helpers
+    // are written so that LLVM turns them into `vpermt2ps` permutes (check with objdump that the
+    // transforms contain no calls).
+
+    /// (a₀, b₀, a₁, b₁, …, a₁₅, b₁₅): splitting a 32-vector into its even and odd halves moves
     /// element i to 16·i mod 31; four splits move it to 2·i mod 31 (2⁵ ≡ 1), which interleaves,
-    /// and LLVM folds the four into two permutes (the `evenHalf`/`oddHalf` setters and an
-    /// element-wise initialiser compile to stack traffic).
+    /// and LLVM folds the four into two permutes (a direct element-wise loop does not fold).
     @inline(__always)
     static func interleave(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD32<Float> {
         var v = SIMD32(lowHalf: a, highHalf: b)
-        v = SIMD32(lowHalf: v.evenHalf, highHalf: v.oddHalf)
-        v = SIMD32(lowHalf: v.evenHalf, highHalf: v.oddHalf)
-        v = SIMD32(lowHalf: v.evenHalf, highHalf: v.oddHalf)
-        return SIMD32(lowHalf: v.evenHalf, highHalf: v.oddHalf)
+        v = SIMD32(lowHalf: even(v), highHalf: odd(v))
+        v = SIMD32(lowHalf: even(v), highHalf: odd(v))
+        v = SIMD32(lowHalf: even(v), highHalf: odd(v))
+        return SIMD32(lowHalf: even(v), highHalf: odd(v))
+    }
+
+    /// Elements 0, 2, …, 30 of v.
+    @inline(__always)
+    static func even(_ v: SIMD32<Float>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = v[2 * i] }
+        return r
+    }
+
+    /// Elements 1, 3, …, 31 of v.
+    @inline(__always)
+    static func odd(_ v: SIMD32<Float>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = v[2 * i + 1] }
+        return r
     }
 }

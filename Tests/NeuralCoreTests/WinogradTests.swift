@@ -16,6 +16,7 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
                   WinogradCase(c: 7, m: 9, h: 8, w: 6, count: 3),      // scalar tiles, non-square
                   WinogradCase(c: 5, m: 11, h: 32, w: 32, count: 2),   // 16 tiles per vector
                   WinogradCase(c: 2, m: 3, h: 2, w: 64, count: 1),     // two vectors per tile row
+                  WinogradCase(c: 32, m: 40, h: 32, w: 32, count: 3),  // rows layout as chosen, one-image chunks
                   WinogradCase(c: 6, m: 4, h: 4, w: 4, count: 70),     // several chunks, the last partial
                   WinogradCase(c: 9, m: 6, h: 16, w: 16, count: 5)])   // pixel-layout weight gradient
 func winogradMatchesReferenceAndGEMM(_ t: WinogradCase) throws {
