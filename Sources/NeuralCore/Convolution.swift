@@ -1,7 +1,10 @@
 /// One convolution inside a layer — geometry, output channels, weights — and the kernel that
 /// runs it on a group of images. Every conv-type layer runs its convolutions through this type:
-/// - the direct 3×3 kernels (`DirectConv`) for every 3×3 stride-1 pad-1 convolution: pixels in
-///   the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
+/// - Winograd F(2×2, 3×3) (`Winograd`: 16 multiplies per 2×2 output tile instead of 36) for the
+///   3×3 stride-1 pad-1 convolutions where it measured faster (`prefersWinograd`: the Up layers'
+///   convolutions with enough channels), forward and input gradient;
+/// - the direct 3×3 kernels (`DirectConv`) for the other 3×3 stride-1 pad-1 convolutions: pixels
+///   in the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
 /// - for 4×4 stride-2 pad-1 convolutions with ≥ 8 input channels (the encoder), a direct 2×2
 ///   convolution of the space-to-depth input forward;
 /// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries and passes

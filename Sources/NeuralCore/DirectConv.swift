@@ -50,22 +50,30 @@ public enum DirectConv {
         fillZero(lanes, channels * plane * 16)
         for c in 0..<channels {
             let dst = lanes + (c * plane + wp + 1) * 16
-            var p = 0
-            // 16 pixels of 16 images at a time: one 16×16 transpose.
-            while p + 16 <= px {
-                transpose16(load: { b in
-                    b < count ? UnsafeRawPointer(source.image(b) + c * source.channelStride + p)
-                        .loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
-                }, store: { q, v in
-                    let y = (p + q) / w, x = (p + q) % w
-                    UnsafeMutableRawPointer(dst + (y * wp + x) * 16).storeBytes(of: v, as: SIMD16<Float>.self)
-                })
-                p += 16
-            }
-            for b in 0..<count {
-                let src = source.image(b) + c * source.channelStride
-                for q in p..<px { dst[((q / w) * wp + q % w) * 16 + b] = src[q] }
-            }
+            gatherLanes(source, count: count, channel: c, pixels: px) { p in dst + ((p / w) * wp + p % w) * 16 }
+        }
+    }
+
+    /// Gathers channel `c` (`pixels` pixels) of up to 16 images (`count`) into 16-image vectors,
+    /// pixel p's at `target(p)`: 16 pixels at a time by one 16×16 transpose and whole-vector
+    /// stores, the rest one float at a time. Lanes of missing images get zeros from the
+    /// transposes and are left alone by the tail (the caller zeroes the buffer first).
+    @inline(__always)
+    static func gatherLanes(_ source: Planes, count: Int, channel c: Int, pixels px: Int,
+                            target: (Int) -> UnsafeMutablePointer<Float>) {
+        var p = 0
+        while p + 16 <= px {
+            transpose16(load: { b in
+                b < count ? UnsafeRawPointer(source.image(b) + c * source.channelStride + p)
+                    .loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
+            }, store: { q, v in
+                UnsafeMutableRawPointer(target(p + q)).storeBytes(of: v, as: SIMD16<Float>.self)
+            })
+            p += 16
+        }
+        for b in 0..<count {
+            let src = source.image(b) + c * source.channelStride
+            for q in p..<px { target(q)[b] = src[q] }
         }
     }
 
@@ -111,23 +119,8 @@ public enum DirectConv {
             let y = p / w + 1, x = p % w + 1
             return lanes + (((4 * c + 2 * (y & 1) + (x & 1)) * hs + (y >> 1)) * ws + (x >> 1)) * 16
         }
-        let px = h * w
         for c in 0..<channels {
-            var p = 0
-            // 16 pixels of 16 images at a time: one 16×16 transpose, then whole-vector stores.
-            while p + 16 <= px {
-                transpose16(load: { b in
-                    b < count ? UnsafeRawPointer(source.image(b) + c * source.channelStride + p)
-                        .loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
-                }, store: { q, v in
-                    UnsafeMutableRawPointer(target(c, p + q)).storeBytes(of: v, as: SIMD16<Float>.self)
-                })
-                p += 16
-            }
-            for b in 0..<count {
-                let src = source.image(b) + c * source.channelStride
-                for q in p..<px { target(c, q)[b] = src[q] }
-            }
+            gatherLanes(source, count: count, channel: c, pixels: h * w) { p in target(c, p) }
         }
     }
 
