@@ -100,7 +100,7 @@ public final class BatchNorm: Layer {
     /// x [N, C, …] → y = act(z) of the same shape.
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         switch activation {
-        case .identity: forward(input, mode: mode, Identity())
+        case .identity: forward(input, mode: mode, IdentityActivation())
         case .relu: forward(input, mode: mode, Rectifier())
         case .leakyReLU(let slope): forward(input, mode: mode, LeakyRectifier(slope: slope))
         }
@@ -112,13 +112,13 @@ public final class BatchNorm: Layer {
     /// - inference (running statistics are constants): dx = γ/√(σ²+ε) · g.
     public func backward(_ outputGradient: Tensor) -> Tensor {
         switch activation {
-        case .identity: backward(outputGradient, Identity())
+        case .identity: backward(outputGradient, IdentityActivation())
         case .relu: backward(outputGradient, Rectifier())
         case .leakyReLU(let slope): backward(outputGradient, LeakyRectifier(slope: slope))
         }
     }
 
-    private func forward<A: FusedActivation>(_ input: Tensor, mode: Mode, _ act: A) -> Tensor {
+    private func forward<A: PointwiseActivation>(_ input: Tensor, mode: Mode, _ act: A) -> Tensor {
         let (n, spatial) = layout(input.shape)
         let m = n * spatial
         self.input = input
@@ -176,7 +176,7 @@ public final class BatchNorm: Layer {
         return y
     }
 
-    private func backward<A: FusedActivation>(_ outputGradient: Tensor, _ act: A) -> Tensor {
+    private func backward<A: PointwiseActivation>(_ outputGradient: Tensor, _ act: A) -> Tensor {
         guard let input else { preconditionFailure("BatchNorm.backward before forward") }
         precondition(outputGradient.shape == input.shape, "BatchNorm.backward: gradient \(outputGradient.shape) for input \(input.shape)")
         let (n, spatial) = layout(input.shape)
@@ -287,47 +287,4 @@ public final class BatchNorm: Layer {
             + total * mu * mu
         return (sums, max(0, ss))
     }
-}
-
-/// The element-wise function after the normalisation and its backward gate, for vectors and
-/// scalars (the same arithmetic both ways, so forward and backward agree on the sign of z).
-private protocol FusedActivation {
-    func apply(_ z: VectorMath.V) -> VectorMath.V
-    func apply(_ z: Float) -> Float
-    /// dL/dz from dL/dy = g at pre-activation z.
-    func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V
-    func gate(_ g: Float, _ z: Float) -> Float
-}
-
-private struct Identity: FusedActivation {
-    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V { z }
-    @inline(__always) func apply(_ z: Float) -> Float { z }
-    @inline(__always) func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V { g }
-    @inline(__always) func gate(_ g: Float, _ z: Float) -> Float { g }
-}
-
-/// ReLU: y = max(z, 0); dz = dy where z > 0, else 0 (as `ReLU` and PyTorch's threshold_backward).
-private struct Rectifier: FusedActivation {
-    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V {
-        VectorMath.V(repeating: 0).replacing(with: z, where: z .> 0)
-    }
-    @inline(__always) func apply(_ z: Float) -> Float { max(z, 0) }
-    @inline(__always) func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V {
-        VectorMath.V(repeating: 0).replacing(with: g, where: z .> 0)
-    }
-    @inline(__always) func gate(_ g: Float, _ z: Float) -> Float { z > 0 ? g : 0 }
-}
-
-/// LeakyReLU: y = z for z > 0, else slope·z; dz = dy where z > 0, else slope·dy (z = 0 takes
-/// the slope, as `LeakyReLU` and PyTorch).
-private struct LeakyRectifier: FusedActivation {
-    let slope: Float
-    @inline(__always) func apply(_ z: VectorMath.V) -> VectorMath.V {
-        (z * VectorMath.V(repeating: slope)).replacing(with: z, where: z .> 0)
-    }
-    @inline(__always) func apply(_ z: Float) -> Float { z > 0 ? z : z * slope }
-    @inline(__always) func gate(_ g: VectorMath.V, _ z: VectorMath.V) -> VectorMath.V {
-        (g * VectorMath.V(repeating: slope)).replacing(with: g, where: z .> 0)
-    }
-    @inline(__always) func gate(_ g: Float, _ z: Float) -> Float { z > 0 ? g : g * slope }
 }

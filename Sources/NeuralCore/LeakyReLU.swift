@@ -16,18 +16,7 @@ public final class LeakyReLU: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         let y = reuse(output, shape: input.shape)
         output = y
-        let x = UnsafeSendable(input.pointer), out = UnsafeSendable(y.pointer)
-        let slope = self.slope
-        VectorMath.chunked(input.count) { range in
-            let s = VectorMath.V(repeating: slope)
-            var i = range.lowerBound
-            while i + 16 <= range.upperBound {
-                let v = VectorMath.load(x.value + i)
-                VectorMath.store((v * s).replacing(with: v, where: v .> 0), out.value + i)
-                i += 16
-            }
-            while i < range.upperBound { let v = x.value[i]; out.value[i] = v > 0 ? v : v * slope; i += 1 }
-        }
+        LeakyRectifier(slope: slope).apply(input.pointer, into: y.pointer, count: input.count)
         return y
     }
 
@@ -37,18 +26,7 @@ public final class LeakyReLU: Layer {
         let dx = reuse(inputGradient, shape: y.shape)
         inputGradient = dx
         guard computesInputGradient else { return dx }
-        let o = UnsafeSendable(y.pointer), g = UnsafeSendable(outputGradient.pointer), d = UnsafeSendable(dx.pointer)
-        let slope = self.slope
-        VectorMath.chunked(y.count) { range in
-            let s = VectorMath.V(repeating: slope)
-            var i = range.lowerBound
-            while i + 16 <= range.upperBound {
-                let v = VectorMath.load(g.value + i)
-                VectorMath.store((v * s).replacing(with: v, where: VectorMath.load(o.value + i) .> 0), d.value + i)
-                i += 16
-            }
-            while i < range.upperBound { d.value[i] = o.value[i] > 0 ? g.value[i] : g.value[i] * slope; i += 1 }
-        }
+        LeakyRectifier(slope: slope).gate(outputGradient.pointer, sign: y.pointer, into: dx.pointer, count: y.count)
         return dx
     }
 }

@@ -41,50 +41,6 @@ public enum VectorMath {
         sumOfSquaredDeviations(p, count, mean: 0)
     }
 
-    /// (Σ dy[i], Σ dy[i]·(x[i] − mean)).
-    @inline(__always)
-    public static func sumAndCenteredDot(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int,
-                                         mean: Float) -> (Float, Float) {
-        var a = V(repeating: 0), b = V(repeating: 0)
-        let m = V(repeating: mean)
-        var i = 0
-        while i + 16 <= count {
-            let g = load(dy + i)
-            a += g
-            b.addProduct(g, load(x + i) - m)
-            i += 16
-        }
-        var s = a.sum(), t = b.sum()
-        while i < count { s += dy[i]; t += dy[i] * (x[i] - mean); i += 1 }
-        return (s, t)
-    }
-
-    /// out[i] = (x[i] − center)·scale + shift (out may alias x).
-    @inline(__always)
-    public static func affine(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int,
-                              center: Float = 0, scale: Float, shift: Float) {
-        let m = V(repeating: center), s = V(repeating: scale), b = V(repeating: shift)
-        var i = 0
-        while i + 16 <= count { store(b.addingProduct(load(x + i) - m, s), out + i); i += 16 }
-        while i < count { out[i] = (x[i] - center) * scale + shift; i += 1 }
-    }
-
-    /// out[i] = a·u[i] + b·(w[i] − center) + c (out may alias u or w).
-    @inline(__always)
-    public static func combine(_ u: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                               _ count: Int, a: Float, b: Float, center: Float = 0, c: Float) {
-        let va = V(repeating: a), vb = V(repeating: b), vc = V(repeating: c), vm = V(repeating: center)
-        var i = 0
-        while i + 16 <= count {
-            var r = vc
-            r.addProduct(va, load(u + i))
-            r.addProduct(vb, load(w + i) - vm)
-            store(r, out + i)
-            i += 16
-        }
-        while i < count { out[i] = a * u[i] + b * (w[i] - center) + c; i += 1 }
-    }
-
     /// e^x lane by lane (Cephes' expf: x = n·ln2 + r, |r| ≤ ½ln2, a degree-6 polynomial for e^r,
     /// 2ⁿ put into the exponent bits); within 2 ulp of `expf` on [−87.3, 88.3]. Above, the input
     /// is clamped at 88.37 (result ~2.4e38, finite); below −87.34 (where e^x < 2⁻¹²⁶) the result
