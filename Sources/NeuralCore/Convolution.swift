@@ -6,9 +6,10 @@
 /// - the direct 3×3 kernels (`DirectConv`) for the other 3×3 stride-1 pad-1 convolutions: pixels
 ///   in the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
 /// - for 4×4 stride-2 pad-1 convolutions with ≥ 8 input channels (the encoder), a direct 2×2
-///   convolution of the space-to-depth input forward;
+///   convolution of the space-to-depth input forward; with fewer (the RGB encoder layer) the
+///   same in the pixel layout, forward and weight gradient (`SpaceToDepthPixels.swift`);
 /// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries and passes
-///   (the RGB encoder layer, resize-conv's 2×2 phase convolution, and the weight gradients
+///   (resize-conv's 2×2 phase convolution, and the weight gradients
 ///   where measured faster: lanes layout, space-to-depth, pixels with M ≥ 128 and C ≥ 64).
 /// The choice is made per geometry (`kernel(for:)`); tests run every kernel against SGEMM and
 /// against the naive references.
@@ -30,6 +31,10 @@ public final class Convolution {
         /// 2×2 convolution of the input's space-to-depth, images in the lanes; backward by
         /// im2col + SGEMM.
         case spaceToDepth
+        /// 4×4 stride 2 pad 1 with few input channels (the RGB layer): forward and weight
+        /// gradient as direct 2×2 kernels on the space-to-depth input in the pixel layout, one
+        /// image at a time (W a multiple of 32); input gradient by im2col + SGEMM.
+        case spaceToDepthPixels
         /// Winograd F(2×2, 3×3) (`Winograd`) forward and input gradient, the weight gradient as
         /// the direct kernel of the geometry would compute it.
         case winograd
@@ -71,6 +76,9 @@ public final class Convolution {
             precondition(same3 && DirectConv.supportsPixelLayout(height: g.height, width: g.width), "pixels for \(g)")
         case .winograd: precondition(same3 && Winograd.supports(height: g.height, width: g.width), "Winograd for \(g)")
         case .spaceToDepth: precondition(Self.directKernel(for: g) == .spaceToDepth, "space-to-depth for \(g)")
+        case .spaceToDepthPixels:
+            precondition(g.isHalvingFourByFour && DirectConv.supportsSpaceToDepthPixels(height: g.height, width: g.width),
+                         "space-to-depth pixels for \(g)")
         }
         self.geometry = geometry
         self.outputChannels = outputChannels
@@ -82,7 +90,7 @@ public final class Convolution {
             transformedFlipped = Tensor(shape: [16 * outputChannels * geometry.channels])
         } else if kernel != .gemm {
             // Packed kernels: 9 taps per pair (3×3), or 4 per pair of 4·C S channels (2×2).
-            let s2d = kernel == .spaceToDepth
+            let s2d = kernel == .spaceToDepth || kernel == .spaceToDepthPixels
             let inputs = s2d ? 4 * geometry.channels : geometry.channels, taps = s2d ? 4 : 9
             let m8 = (outputChannels + 7) / 8 * 8, c8 = (inputs + 7) / 8 * 8
             packed = Tensor(shape: [m8 * inputs * taps])
@@ -121,10 +129,12 @@ public final class Convolution {
     /// The kernel for a geometry without Winograd: direct for 3×3 stride-1 pad-1 convolutions,
     /// space-to-depth for the encoder's 4×4 stride 2, else im2col + SGEMM.
     static func directKernel(for g: ConvGeometry) -> Kernel {
-        // (With few input channels, as in the RGB layer, S is thin and SGEMM does better.)
-        if g.kernelHeight == 4, g.kernelWidth == 4, g.stride == 2, g.padding == 1, g.height % 2 == 0, g.width % 2 == 0,
-           g.channels >= 8 {
-            return .spaceToDepth
+        if g.isHalvingFourByFour {
+            // Few input channels (the RGB layer): S is thin, 16 images a vector would waste the
+            // lanes on a tall padded map; one image a vector row does better where it fits.
+            if g.channels >= 8 { return .spaceToDepth }
+            if DirectConv.supportsSpaceToDepthPixels(height: g.height, width: g.width) { return .spaceToDepthPixels }
+            return .gemm
         }
         guard g.kernelHeight == 3, g.kernelWidth == 3, g.stride == 1, g.padding == 1 else { return .gemm }
         return DirectConv.supportsPixelLayout(height: g.height, width: g.width) ? .directPixels : .directLanes
@@ -150,6 +160,7 @@ public final class Convolution {
         case .directPixels: 1024
         case .directLanes: 32 * geometry.outputPixels
         case .spaceToDepth: 16 * geometry.outputPixels
+        case .spaceToDepthPixels: geometry.outputPixels
         case .winograd: Winograd.chunkImages(height: geometry.height, width: geometry.width) * geometry.outputPixels
         }
     }
@@ -166,7 +177,7 @@ public final class Convolution {
             return
         }
         guard let packed else { return }
-        if kernel == .spaceToDepth {
+        if kernel == .spaceToDepth || kernel == .spaceToDepthPixels {
             // W2[o][(c, py, px)][a, b] = W[o][c][2a + py][2b + px].
             let ldw = self.ldw, c4 = 4 * geometry.channels
             @inline(__always) func w2(_ o: Int, _ s: Int, _ t: Int) -> Float {
@@ -198,6 +209,9 @@ public final class Convolution {
                                              images: count),
                        scratchCount(Self.directKernel(for: g), images: count))
         case .gemm: return g.patchSize * count * g.outputPixels
+        case .spaceToDepthPixels:
+            return max(DirectConv.spaceToDepthPixelsCount(channels: g.channels, height: g.height, width: g.width),
+                       g.patchSize * count * g.outputPixels)
         case .directPixels:
             return max(count * max(g.channels, m) * plane, dwByGEMM ? g.patchSize * count * g.outputPixels : 0)
         case .directLanes:
@@ -251,6 +265,14 @@ public final class Convolution {
                 DirectConv.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
                                       into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
                                       accumulate: accumulate)
+            }
+        case .spaceToDepthPixels:
+            let layout = DirectLayout.spaceToDepthPixels(height: g.height, width: g.width)
+            for b in 0..<count {
+                DirectConv.spaceToDepthPixels(source.image(b), channelStride: source.channelStride, channels: c,
+                                              height: g.height, width: g.width, into: scratch)
+                DirectConv.forward(padded: scratch, channels: 4 * c, layout: layout, packed: packed!.pointer, outputs: m,
+                                  output: output + b * p, outputStride: ldo, accumulate: accumulate)
             }
         case .winograd:
             Winograd.convolve(source: source, count: count, channels: c, height: g.height, width: g.width,
@@ -324,6 +346,19 @@ public final class Convolution {
                       c: scratch, ldc: cols)
                 ConvKernel.fold(g, column: scratch, count: n, destination: inputGradient.starting(at: first))
             }
+        case .spaceToDepthPixels:
+            let layout = DirectLayout.spaceToDepthPixels(height: g.height, width: g.width)
+            for b in 0..<count {
+                DirectConv.spaceToDepthPixels(source.image(b), channelStride: source.channelStride, channels: c,
+                                              height: g.height, width: g.width, into: scratch)
+                DirectConv.spaceToDepthWeightGradient(outputGradient: dy + b * p, gradientStride: lddy, outputs: m,
+                                                      s: scratch, channels: c, layout: layout, into: dw, ldw: ldw)
+            }
+            guard let inputGradient else { return }
+            let n = count * p
+            sgemm(transposeA: true, m: g.patchSize, n: n, k: m, a: weight, lda: ldw, b: dy, ldb: lddy, beta: 0,
+                  c: scratch, ldc: n)
+            ConvKernel.fold(g, column: scratch, count: count, destination: inputGradient)
         case .gemm:
             let n = count * p, k = g.patchSize
             ConvKernel.unfold(g, source: source, count: count, column: scratch)

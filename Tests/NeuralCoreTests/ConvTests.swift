@@ -239,13 +239,16 @@ func convAndTransposedConvAreAdjoint(_ kernel: (Int, Int, Int)) {
                   (5, 3, 6, 48, 2, 3), (4, 2, 2, 32, 3, 3), (7, 1, 4, 16, 1, 3),    // … M ≤ 3: 3×4 blocks
                   (5, 11, 3, 5, 18, 3), (4, 9, 4, 4, 3, 3), (2, 3, 1, 1, 17, 3),      // images in the lanes
                   (3, 5, 8, 9, 10, 3),                                                // … 2 dW SGEMMs
-                  (9, 10, 6, 8, 17, 4), (8, 8, 4, 4, 2, 4), (8, 5, 6, 6, 3, 4)])      // 4×4 s2: space-to-depth
+                  (9, 10, 6, 8, 17, 4), (8, 8, 4, 4, 2, 4), (8, 5, 6, 6, 3, 4),       // 4×4 s2: space-to-depth
+                  (3, 32, 4, 64, 2, 4), (3, 6, 6, 32, 1, 4), (5, 9, 2, 96, 3, 4)])    // … few channels: pixels
 func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int, Int)) {
     let (c, m, h, w, count, k) = shape
     let g = k == 3 ? ConvGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
                    : ConvGeometry(channels: c, height: h, width: w, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)
     let direct = Convolution(geometry: g, outputChannels: m,
-                             kernel: k == 4 ? .spaceToDepth : w % 16 == 0 ? .directPixels : .directLanes)
+                             kernel: k == 4 ? (c < 8 ? .spaceToDepthPixels : .spaceToDepth)
+                                            : w % 16 == 0 ? .directPixels : .directLanes)
+    #expect(direct.kernel == Convolution.kernel(for: g, outputChannels: m) || k == 3)
     let gemm = Convolution(geometry: g, outputChannels: m, allowDirect: false)
     #expect(gemm.kernel == .gemm)
     let px = g.outputPixels, taps = k * k, ldw = c * taps + 5
