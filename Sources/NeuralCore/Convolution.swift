@@ -86,8 +86,9 @@ public final class Convolution {
         if kernel == .winograd {
             packed = nil
             flipped = nil
-            transformed = Tensor(shape: [16 * outputChannels * geometry.channels])
-            transformedFlipped = Tensor(shape: [16 * outputChannels * geometry.channels])
+            let count = Winograd.weightCount(outputs: outputChannels, inputs: geometry.channels)
+            transformed = Tensor(shape: [count])
+            transformedFlipped = Tensor(shape: [count])
         } else if kernel != .gemm {
             // Packed kernels: 9 taps per pair (3×3), or 4 per pair of 4·C S channels (2×2).
             let s2d = kernel == .spaceToDepth || kernel == .spaceToDepthPixels

@@ -63,12 +63,20 @@ public enum Winograd {
 
     // MARK: weights  U = G g Gᵀ
 
+    /// Floats between U's ξ-planes: one cache line more than M·C (a power of two in every
+    /// layer of the model, which would map the transform's 16 store streams onto the same cache
+    /// sets).
+    public static func weightPlane(outputs m: Int, inputs c: Int) -> Int { m * c + 16 }
+
+    /// Floats of U for M outputs and C inputs (16 ξ-planes).
+    public static func weightCount(outputs m: Int, inputs c: Int) -> Int { 16 * weightPlane(outputs: m, inputs: c) }
+
     /// U[ξ][r][s] = (G g Gᵀ)[ξ] for every kernel W[o, c] (rows `ldw` floats apart, taps 3ky + kx):
     /// r = o, s = c (an [M, C] matrix per ξ), or with `flipped`, the kernel rotated by 180° and
-    /// r = c, s = o ([C, M] per ξ: the input-gradient convolution).
+    /// r = c, s = o ([C, M] per ξ: the input-gradient convolution); ξ-planes `weightPlane` apart.
     public static func transformWeights(_ w: UnsafePointer<Float>, ldw: Int, outputs m: Int, inputs c: Int,
                                         flipped: Bool, into u: UnsafeMutablePointer<Float>) {
-        let rows = flipped ? c : m, cols = flipped ? m : c, plane = m * c
+        let rows = flipped ? c : m, cols = flipped ? m : c, plane = weightPlane(outputs: m, inputs: c)
         /// G applied to one column (a, b, c) of the kernel.
         @inline(__always) func g3(_ a: Float, _ b: Float, _ c: Float) -> (Float, Float, Float, Float) {
             (a, 0.5 * (a + b + c), 0.5 * (a - b + c), c)
@@ -101,7 +109,7 @@ public enum Winograd {
     // MARK: convolution  out (+)= W ⋆ source
 
     /// out[o] (+)= Σ_c W[o, c] ⋆ source[c] (3×3, pad 1) for `count` images of C channels, given
-    /// the transformed weights U [16][M][C] (`transformWeights`). Image b's channel o goes to
+    /// the transformed weights U [16][M][C] (`transformWeights`, ξ-planes `weightPlane` apart). Image b's channel o goes to
     /// output.image(b) + o·output.channelStride (H×W, rows W apart).
     public static func convolve(source: Planes, count: Int, channels c: Int, height h: Int, width w: Int,
                                 transformed u: UnsafePointer<Float>, outputs m: Int, output: Planes,
@@ -127,8 +135,9 @@ public enum Winograd {
                                    plane: vPlane)
                 }
             }
+            let uPlane = weightPlane(outputs: m, inputs: c)
             for xi in 0..<16 {
-                sgemm(m: m, n: n, k: c, a: u + xi * m * c, lda: c, b: v + xi * vPlane, ldb: ld, beta: 0,
+                sgemm(m: m, n: n, k: c, a: u + xi * uPlane, lda: c, b: v + xi * vPlane, ldb: ld, beta: 0,
                       c: product + xi * mPlane, ldc: ld)
             }
             if lanes {
