@@ -206,9 +206,8 @@ public final class Convolution {
         let g = geometry, m = outputChannels, plane = DirectConv.paddedPlane(height: g.height, width: g.width)
         switch kernel {
         case .winograd:
-            return max(Winograd.scratchCount(inputs: g.channels, outputs: m, height: g.height, width: g.width,
-                                             images: count),
-                       scratchCount(Self.directKernel(for: g), images: count))
+            return Winograd.weightGradientScratchCount(inputs: g.channels, outputs: m, height: g.height, width: g.width,
+                                                       images: count)
         case .gemm: return g.patchSize * count * g.outputPixels
         case .spaceToDepthPixels:
             return max(DirectConv.spaceToDepthPixelsCount(channels: g.channels, height: g.height, width: g.width),
@@ -300,8 +299,9 @@ public final class Convolution {
         let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
         switch kernel {
         case .winograd:
-            directWeightGradient(Self.directKernel(for: g), source: source, count: count, outputGradient: dy,
-                                 lddy: lddy, weightGradient: dw, scratch: scratch)
+            Winograd.weightGradient(source: source, outputGradient: Planes(base: dy, imageStride: p, channelStride: lddy),
+                                    count: count, channels: c, height: g.height, width: g.width, outputs: m,
+                                    into: dw, ldw: ldw, scratch: scratch)
             guard let inputGradient else { return }
             Winograd.convolve(source: Planes(base: dy, imageStride: p, channelStride: lddy), count: count, channels: m,
                               height: g.height, width: g.width, transformed: transformedFlipped!.pointer, outputs: c,

@@ -9,9 +9,9 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
     var testDescription: String { "C\(c) → M\(m) on \(h)×\(w), \(count) images" }
 }
 
-/// Forward (with and without accumulation) and input gradient of the Winograd kernel against the
-/// naive reference convolution and its backward, for a weight slice (ldw > 9C); and against
-/// im2col + SGEMM on the same data, weight gradient included.
+/// Forward (with and without accumulation), input gradient and weight gradient (accumulated) of
+/// the Winograd kernel against the naive reference convolution and its backward, for a weight
+/// slice (ldw > 9C); and against im2col + SGEMM on the same data.
 @Test(arguments: [WinogradCase(c: 3, m: 5, h: 4, w: 4, count: 1),      // odd channels, one image
                   WinogradCase(c: 7, m: 9, h: 8, w: 6, count: 3),      // scalar tiles, non-square
                   WinogradCase(c: 5, m: 11, h: 32, w: 32, count: 2),   // 16 tiles per vector
@@ -39,8 +39,9 @@ func winogradMatchesReferenceAndGEMM(_ t: WinogradCase) throws {
     let refX = RefTensor(shape: [t.count, t.c, t.h, t.w], data: x.array.map(Double.init))
     let refW = RefTensor(shape: [t.m, t.c, 3, 3], data: w4)
     let refY = Reference.conv(refX, refW, padding: 1)
-    let refDx = Reference.convBackward(refX, refW, RefTensor(shape: [t.count, t.m, t.h, t.w], data: dyNCHW),
-                                       padding: 1).dx
+    let refBackward = Reference.convBackward(refX, refW, RefTensor(shape: [t.count, t.m, t.h, t.w], data: dyNCHW),
+                                             padding: 1)
+    let refDx = refBackward.dx
     /// [M, n] (image b at column b·P) → NCHW
     func nchw(_ y: Tensor) -> [Float] {
         var out = [Float](repeating: 0, count: cols * t.m)
@@ -73,6 +74,8 @@ func winogradMatchesReferenceAndGEMM(_ t: WinogradCase) throws {
                       inputGradient: .nchw(dx.pointer, channels: t.c, pixels: px), scratch: scratch.pointer)
         #expect(relativeMaxError(dx.array.map { $0 - 2 }, refDx.floats) < 1e-5, "input gradient")
         #expect((0..<t.m).allSatisfy { r in (9 * t.c..<ldw).allSatisfy { dw[r * ldw + $0] == 1 } })
+        let dwSlice = (0..<t.m).flatMap { r in (0..<9 * t.c).map { dw[r * ldw + $0] - 1 } }
+        #expect(relativeMaxError(dwSlice, refBackward.dw.floats) < 1e-5, "weight gradient")
         results.append(y.array + acc.array + dw.array + dx.array)
     }
     #expect(relativeMaxError(results[0], results[1]) < 1e-5)
