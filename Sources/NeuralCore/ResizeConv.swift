@@ -11,6 +11,12 @@
 /// All four phases run as one 2×2 convolution (pad 1) Cin → 4·Cout on the (H+1)×(W+1) grid of
 /// window positions (`PhaseConvolution`, shift 1): 16·Cin·Cout multiply-adds per input pixel
 /// instead of 36 (plus the grid's extra row and column).
+///
+/// On small maps (at most `definitionPixels` pixels: the decoder's 4×4 input) that extra row
+/// and column cost more than half the work (5×5 grid positions for 4×4 pixels), so the layer
+/// runs its definition instead: the up-sampled map through a 3×3 `Conv2d` sharing the weight,
+/// which there runs Winograd F(2×2, 3×3) (16 multiplies per 2×2 output tile, the same 16 per
+/// input pixel, with no grid overhead).
 public final class ResizeConv: Layer, FLOPCounting {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -19,22 +25,32 @@ public final class ResizeConv: Layer, FLOPCounting {
     /// GEMM width a group of images aims for in the phase convolution (images × grid pixels).
     public var groupColumns: Int {
         get { phase.groupColumns }
-        set { phase.groupColumns = newValue }
+        set { phase.groupColumns = newValue; definition.groupColumns = newValue }
     }
     /// Whether the direct 3×3 kernels may run in the phase convolution (false: im2col + SGEMM).
     public var allowsDirectKernel: Bool {
         get { phase.allowsDirectKernel }
-        set { phase.allowsDirectKernel = newValue }
+        set { phase.allowsDirectKernel = newValue; definition.allowsDirectKernel = newValue }
     }
+    /// Input maps of at most this many pixels run the definition (measured faster on 4×4,
+    /// slower on 8×8).
+    public static let definitionPixels = 16
     private let phase: PhaseConvolution
+    /// The definition's convolution (its weight is `weight`) and up-sampled input.
+    private let definition: Conv2d
+    private var upsampled: Tensor?
+    private var inputGradient: Tensor?
+    private var ranDefinition = false
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "ResizeConv: bad configuration")
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
-        weight = Parameter(shape: [outputChannels, inputChannels, 3, 3])
         phase = PhaseConvolution(inputChannels: inputChannels, outputChannels: outputChannels, kernel: 2, shift: 1)
-        generator.fillKaimingUniform(weight.value, fanIn: inputChannels * 9)
+        // Initialised as PyTorch's resize-conv weight: U(±1/√(Cin·9)).
+        definition = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3, padding: 1,
+                            bias: false, generator: &generator)
+        weight = definition.weight
     }
 
     public var parameters: [(name: String, parameter: Parameter)] { [("weight", weight)] }
@@ -68,16 +84,52 @@ public final class ResizeConv: Layer, FLOPCounting {
     // MARK: forward  x [N, Cin, H, W] → y [N, Cout, 2H, 2W]
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let (n, h, w) = expectImages(x, channels: inputChannels, "ResizeConv")
+        ranDefinition = h * w <= Self.definitionPixels
+        if ranDefinition {
+            // up[c, 2i + p, 2j + q] = x[c, i, j]: the interleave of four copies of x.
+            let up = reuse(upsampled, shape: [n, inputChannels, 2 * h, 2 * w])
+            upsampled = up
+            let src = UnsafeSendable(x.pointer), dst = UnsafeSendable(up.pointer), c = inputChannels
+            parallelFor(n) { b in
+                let map = PhaseMap(base: src.value + b * c * h * w, channelStride: h * w, rowStride: w)
+                interleave(channels: c, height: h, width: w, p00: map, p01: map, p10: map, p11: map,
+                           into: dst.value + b * c * 4 * h * w)
+            }
+            return definition.forward(up, mode: mode)
+        }
         let pw = phase.phaseWeight.value
         pw.zero()
-        let p = UnsafeSendable(pw.pointer), w = weight.value.pointer
-        forEachPhaseTap { p.value[$0] += w[$1] }
+        let p = UnsafeSendable(pw.pointer), weights = weight.value.pointer
+        forEachPhaseTap { p.value[$0] += weights[$1] }
         return phase.forward(x)
     }
 
     // MARK: backward  dy → dx; dW[o,c,ky,kx] += Σ of the phase-tap gradients that used it
 
     public func backward(_ dy: Tensor) -> Tensor {
+        if ranDefinition {
+            definition.computesInputGradient = computesInputGradient
+            let dup = definition.backward(dy)
+            guard computesInputGradient, let up = upsampled else { return dup }
+            // The adjoint of the up-sampling: each pixel collects its 2×2 block.
+            let (n, h, w) = (up.shape[0], up.shape[2] / 2, up.shape[3] / 2), planes = n * inputChannels
+            let dx = reuse(inputGradient, shape: [n, inputChannels, h, w])
+            inputGradient = dx
+            let src = UnsafeSendable(dup.pointer), dst = UnsafeSendable(dx.pointer)
+            parallelChunks(planes) { range in
+                for plane in range {
+                    let block = src.value + plane * 4 * h * w, out = dst.value + plane * h * w
+                    for i in 0..<h {
+                        let even = block + 2 * i * 2 * w, odd = even + 2 * w
+                        for j in 0..<w {
+                            out[i * w + j] = (even[2 * j] + even[2 * j + 1]) + (odd[2 * j] + odd[2 * j + 1])
+                        }
+                    }
+                }
+            }
+            return dx
+        }
         let pg = phase.phaseWeight.gradient
         pg.zero()
         let dx = phase.backward(dy, computesInputGradient: computesInputGradient)
