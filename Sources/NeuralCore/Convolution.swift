@@ -168,13 +168,9 @@ public final class Convolution {
         guard let packed else { return }
         if kernel == .spaceToDepth {
             // W2[o][(c, py, px)][a, b] = W[o][c][2a + py][2b + px].
-            let ldw = self.ldw, c4 = 4 * geometry.channels
-            @inline(__always) func w2(_ o: Int, _ s: Int, _ t: Int) -> Float {
-                let c = s >> 2, py = (s >> 1) & 1, px = s & 1, a = t >> 1, b = t & 1
-                return w[o * ldw + c * 16 + (2 * a + py) * 4 + 2 * b + px]
-            }
             if !backward {
-                DirectConv.pack(outputs: outputChannels, inputs: c4, taps: 4, into: packed.pointer) { o, s, t in w2(o, s, t) }
+                DirectConv.packSpaceToDepth(w, ldw: self.ldw, outputs: outputChannels, inputs: geometry.channels,
+                                            into: packed.pointer)
             }
             return
         }
@@ -239,15 +235,13 @@ public final class Convolution {
             }
         case .spaceToDepth:
             let (hs, ws) = (g.height / 2 + 1, g.width / 2 + 1)
-            let layout = DirectLayout.lanes(inputHeight: hs, inputWidth: ws, outputHeight: g.outputHeight,
-                                            outputWidth: g.outputWidth, kernel: 2)
             let lanesOut = scratch + 4 * c * hs * ws * 16
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)
                 DirectConv.spaceToDepthLanes(source.starting(at: first), count: n, channels: c, height: g.height,
                                             width: g.width, into: scratch)
-                DirectConv.forward(padded: scratch, channels: 4 * c, layout: layout, packed: packed!.pointer, outputs: m,
-                                  output: lanesOut, outputStride: 16 * p, accumulate: false)
+                DirectConv.spaceToDepthForward(scratch, channels: 4 * c, height: hs, width: ws, packed: packed!.pointer,
+                                              outputs: m, output: lanesOut, outputStride: 16 * p)
                 DirectConv.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
                                       into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
                                       accumulate: accumulate)
