@@ -124,7 +124,7 @@ public enum DirectConv {
         }
     }
 
-    /// Packs W [M, C, 4, 4] (rows `ldw` floats apart) for `spaceToDepthForward`: as the 2×2
+    /// Packs W [M, C, 4, 4] (rows `ldw` floats apart) for `convolve2x2` of S: as the 2×2
     /// kernel W2 of S's 4C channels, [⌈M/8⌉][4C][4][8] with W2[o][(c, py, px)][(a, b)] =
     /// W[o][c][2a + py][2b + px] (zeros past M).
     public static func packSpaceToDepth(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int, inputs c: Int,
@@ -149,23 +149,37 @@ public enum DirectConv {
         }
     }
 
-    /// Y = the valid 2×2 convolution of S (lanes [c4][hs][ws][16] from `spaceToDepthLanes`, c4 = 4C)
-    /// with `packSpaceToDepth`'s weights [⌈M/8⌉][c4][4][8]: Y in lanes [M][hs − 1][ws − 1][16],
-    /// output channels `outputStride` floats apart.
+    /// Which taps of a valid 2×2 convolution read only zero padding on each border of the output,
+    /// as masks over a group of four input channels (bit 4·i + 2a + b: channel i of the four,
+    /// tap (a, b)). Used to skip them (`convolve2x2`).
+    public struct PaddingTaps: Sendable {
+        public var top: Int, bottom: Int, left: Int, right: Int
+
+        /// The space-to-depth S of a map padded by 1, channels (c, py, px) in groups of four:
+        /// S row 0 of the py = 0 channels is padding (tap row a = 0 of output row 0), its last
+        /// row of the py = 1 channels (a = 1 of the last output row); columns likewise.
+        public static let spaceToDepth = PaddingTaps(top: 0x0033, bottom: 0xCC00, left: 0x0505, right: 0xA0A0)
+        /// A map padded by 1 on every side (`padLanes`): its border rows and columns, all channels.
+        public static let padded = PaddingTaps(top: 0x3333, bottom: 0xCCCC, left: 0x5555, right: 0xAAAA)
+    }
+
+    /// Y = the valid 2×2 convolution of X (lanes [C][H][W][16], C a multiple of 4) with weights
+    /// packed as [⌈M/8⌉][C][4][8] (`packSpaceToDepth`, `packSpaceToDepthInputGradient`): Y in
+    /// lanes [M][H − 1][W − 1][16], output channels `outputStride` floats apart.
     ///
-    /// Taps that read only the zero padding are skipped: for output row 0, tap row a = 0 of the
-    /// py = 0 channels (S row 0 is padded row 0), for the last row tap row 1 of the py = 1
-    /// channels, likewise for the first and last columns (23 % of the work on a 4×4 output, 12 %
-    /// on 8×8). Pixels are therefore grouped by border (`spaceToDepthBlocks`) into register
-    /// blocks of 8 outputs × 3 or 2 pixels that share their skipped taps.
-    public static func spaceToDepthForward(_ s: UnsafePointer<Float>, channels c4: Int, height hs: Int, width ws: Int,
-                                           packed: UnsafePointer<Float>, outputs m: Int,
-                                           output: UnsafeMutablePointer<Float>, outputStride: Int) {
+    /// The taps that read only padding (`padding`) are skipped: for the forward space-to-depth
+    /// convolution 23 % of the work on a 4×4 output, 12 % on 8×8. Pixels are therefore grouped
+    /// by border (`spaceToDepthBlocks`) into register blocks of 8 outputs × 3 or 2 pixels that
+    /// share their skipped taps.
+    public static func convolve2x2(_ s: UnsafePointer<Float>, channels c4: Int, height hs: Int, width ws: Int,
+                                   padding: PaddingTaps, packed: UnsafePointer<Float>, outputs m: Int,
+                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        precondition(c4 % 4 == 0, "convolve2x2: \(c4) channels")
         let ho = hs - 1, wo = ws - 1
         @inline(__always) func input(_ p: Int) -> Int { ((p / wo) &* ws &+ p % wo) &* 64 }
         for b in 0..<((m + 7) / 8) {
             let weights = packed + b * c4 * 32, valid = min(8, m - 8 * b), out = output + 8 * b * outputStride
-            spaceToDepthBlocks(height: ho, width: wo) { p0, p1, p2, taps in
+            spaceToDepthBlocks(height: ho, width: wo, padding: padding) { p0, p1, p2, taps in
                 if let p2 {
                     s2dBlock8x3(s, input(p0), input(p1), input(p2), channels: c4, height: hs, width: ws, taps: taps,
                                 weights: weights, output: out, outputs: (16 * p0, 16 * p1, 16 * p2),
@@ -184,10 +198,9 @@ public enum DirectConv {
     /// 2py + px of the S channel, tap (a, b)). Runs of pixels on the same border (top and bottom
     /// rows without their corners, left and right columns, each interior row) go by threes,
     /// a run of 4 and the last two by pairs; lone pixels (corners) pair up with each other.
-    static func spaceToDepthBlocks(height ho: Int, width wo: Int, _ visit: (Int, Int, Int?, Int) -> Void) {
-        // Taps reading padding: top row: a = 0 of py = 0 (phases 0, 1); bottom: a = 1 of py = 1
-        // (phases 2, 3); left: b = 0 of px = 0 (phases 0, 2); right: b = 1 of px = 1 (phases 1, 3).
-        let top = 0x0033, bottom = 0xCC00, left = 0x0505, right = 0xA0A0
+    static func spaceToDepthBlocks(height ho: Int, width wo: Int, padding: PaddingTaps,
+                                   _ visit: (Int, Int, Int?, Int) -> Void) {
+        let (top, bottom, left, right) = (padding.top, padding.bottom, padding.left, padding.right)
         @inline(__always) func taps(_ y: Int, _ x: Int) -> Int {
             var dead = 0
             if y == 0 { dead |= top }
@@ -321,6 +334,56 @@ public enum DirectConv {
         }
         put(0, a0, b0); put(1, a1, b1); put(2, a2, b2); put(3, a3, b3)
         put(4, a4, b4); put(5, a5, b5); put(6, a6, b6); put(7, a7, b7)
+    }
+
+    /// Packs the input-gradient kernel of a space-to-depth convolution for `convolve2x2` of dY
+    /// padded by 1 (`padLanes`): dS = dY ⋆ W2 flipped and transposed, W2'[(c, py, px)][o][(a, b)]
+    /// = W2[o][(c, py, px)][(1 − a, 1 − b)] = W[o][c][2 − 2a + py][2 − 2b + px], as
+    /// [⌈4C/8⌉][M4][4][8] (M4 = M rounded up to 4; zeros for o ≥ M).
+    public static func packSpaceToDepthInputGradient(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int,
+                                                     inputs c: Int, into packed: UnsafeMutablePointer<Float>) {
+        let m4 = (m + 3) / 4 * 4
+        // Tap ky·4 + kx of W (py = ky & 1, a = 1 − ky/2; likewise px, b) lands at float
+        // (2a + b)·8 + 2py + px of the (block, o) group, + 4 for odd channels.
+        let slot: SIMD16<Int32> = [24, 25, 16, 17, 26, 27, 18, 19, 8, 9, 0, 1, 10, 11, 2, 3]
+        let out = UnsafeSendable(packed)
+        parallelFor((4 * c + 7) / 8) { blk in
+            let block = out.value + blk * m4 * 32
+            fillZero(block, m4 * 32)
+            for ch in (2 * blk)..<min(c, 2 * blk + 2) {
+                for o in 0..<m {
+                    let src = weight + o * ldw + ch * 16, dst = block + o * 32 + 4 * (ch & 1)
+                    for t in 0..<16 { dst[Int(slot[t])] = src[t] }
+                }
+            }
+        }
+    }
+
+    /// Adds the real pixels of dS (lanes [4C][H/2+1][W/2+1][16], laid out as `spaceToDepthLanes`
+    /// lays out S) to `count` images of dX: the inverse of the gather, padding dropped.
+    public static func addSpaceToDepthLanes(_ lanes: UnsafePointer<Float>, count: Int, channels: Int, height h: Int,
+                                            width w: Int, into target: Planes) {
+        let hs = h / 2 + 1, ws = w / 2 + 1, px = h * w
+        @inline(__always) func source(_ c: Int, _ p: Int) -> UnsafePointer<Float> {
+            let y = p / w + 1, x = p % w + 1
+            return lanes + (((4 * c + 2 * (y & 1) + (x & 1)) * hs + (y >> 1)) * ws + (x >> 1)) * 16
+        }
+        for c in 0..<channels {
+            var p = 0
+            while p + 16 <= px {
+                transpose16(load: { q in UnsafeRawPointer(source(c, p + q)).loadUnaligned(as: SIMD16<Float>.self) },
+                            store: { b, v in
+                    guard b < count else { return }
+                    let d = UnsafeMutableRawPointer(target.image(b) + c * target.channelStride + p)
+                    d.storeBytes(of: d.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+                })
+                p += 16
+            }
+            for b in 0..<count {
+                let dst = target.image(b) + c * target.channelStride
+                for q in p..<px { dst[q] += source(c, q)[b] }
+            }
+        }
     }
 
     /// Packs any kernel with `taps` taps per (output, input) pair, given element by element,
