@@ -124,6 +124,268 @@ public enum DirectConv {
         }
     }
 
+    /// Packs W [M, C, 4, 4] (rows `ldw` floats apart) for `convolve2x2` of S: as the 2×2
+    /// kernel W2 of S's 4C channels, [⌈M/8⌉][4C][4][8] with W2[o][(c, py, px)][(a, b)] =
+    /// W[o][c][2a + py][2b + px] (zeros past M).
+    public static func packSpaceToDepth(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int, inputs c: Int,
+                                        into packed: UnsafeMutablePointer<Float>) {
+        // Tap ky·4 + kx of W lands in slot (2py + px)·4 + 2a + b of a channel's 16.
+        let slot: SIMD16<Int32> = [0, 4, 1, 5, 8, 12, 9, 13, 2, 6, 3, 7, 10, 14, 11, 15]
+        let out = UnsafeSendable(packed)
+        parallelFor((m + 7) / 8) { b in
+            let block = out.value + b * c * 16 * 8
+            for j in 0..<8 {
+                let o = 8 * b + j
+                for ch in 0..<c {
+                    let dst = block + ch * 128 + j
+                    if o < m {
+                        let src = weight + o * ldw + ch * 16
+                        for t in 0..<16 { dst[Int(slot[t]) &* 8] = src[t] }
+                    } else {
+                        for t in 0..<16 { dst[t &* 8] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Which taps of a valid 2×2 convolution read only zero padding on each border of the output,
+    /// as masks over a group of four input channels (bit 4·i + 2a + b: channel i of the four,
+    /// tap (a, b)). Used to skip them (`convolve2x2`).
+    public struct PaddingTaps: Sendable {
+        public var top: Int, bottom: Int, left: Int, right: Int
+
+        /// The space-to-depth S of a map padded by 1, channels (c, py, px) in groups of four:
+        /// S row 0 of the py = 0 channels is padding (tap row a = 0 of output row 0), its last
+        /// row of the py = 1 channels (a = 1 of the last output row); columns likewise.
+        public static let spaceToDepth = PaddingTaps(top: 0x0033, bottom: 0xCC00, left: 0x0505, right: 0xA0A0)
+        /// A map padded by 1 on every side (`padLanes`): its border rows and columns, all channels.
+        public static let padded = PaddingTaps(top: 0x3333, bottom: 0xCCCC, left: 0x5555, right: 0xAAAA)
+    }
+
+    /// Y = the valid 2×2 convolution of X (lanes [C][H][W][16], C a multiple of 4) with weights
+    /// packed as [⌈M/8⌉][C][4][8] (`packSpaceToDepth`, `packSpaceToDepthInputGradient`): Y in
+    /// lanes [M][H − 1][W − 1][16], output channels `outputStride` floats apart.
+    ///
+    /// The taps that read only padding (`padding`) are skipped: for the forward space-to-depth
+    /// convolution 23 % of the work on a 4×4 output, 12 % on 8×8. Pixels are therefore grouped
+    /// by border (`spaceToDepthBlocks`) into register blocks of 8 outputs × 3 or 2 pixels that
+    /// share their skipped taps.
+    public static func convolve2x2(_ s: UnsafePointer<Float>, channels c4: Int, height hs: Int, width ws: Int,
+                                   padding: PaddingTaps, packed: UnsafePointer<Float>, outputs m: Int,
+                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
+        precondition(c4 % 4 == 0, "convolve2x2: \(c4) channels")
+        let ho = hs - 1, wo = ws - 1
+        @inline(__always) func input(_ p: Int) -> Int { ((p / wo) &* ws &+ p % wo) &* 64 }
+        for b in 0..<((m + 7) / 8) {
+            let weights = packed + b * c4 * 32, valid = min(8, m - 8 * b), out = output + 8 * b * outputStride
+            spaceToDepthBlocks(height: ho, width: wo, padding: padding) { p0, p1, p2, taps in
+                if let p2 {
+                    s2dBlock8x3(s, input(p0), input(p1), input(p2), channels: c4, height: hs, width: ws, taps: taps,
+                                weights: weights, output: out, outputs: (16 * p0, 16 * p1, 16 * p2),
+                                outputStride: outputStride, valid: valid)
+                } else {
+                    s2dBlock8x2(s, input(p0), input(p1), channels: c4, height: hs, width: ws, taps: taps,
+                                weights: weights, output: out, outputs: (16 * p0, 16 * p1), storeB: p1 != p0,
+                                outputStride: outputStride, valid: valid)
+                }
+            }
+        }
+    }
+
+    /// Visits the pixels of an ho × wo output in register blocks (p0, p1, p2 or nil; a lone pixel
+    /// as (p, p, nil)) with the taps they all need: bit 4·phase + 2a + b of `taps` (phase
+    /// 2py + px of the S channel, tap (a, b)). Runs of pixels on the same border (top and bottom
+    /// rows without their corners, left and right columns, each interior row) go by threes,
+    /// a run of 4 and the last two by pairs; lone pixels (corners) pair up with each other.
+    static func spaceToDepthBlocks(height ho: Int, width wo: Int, padding: PaddingTaps,
+                                   _ visit: (Int, Int, Int?, Int) -> Void) {
+        let (top, bottom, left, right) = (padding.top, padding.bottom, padding.left, padding.right)
+        @inline(__always) func taps(_ y: Int, _ x: Int) -> Int {
+            var dead = 0
+            if y == 0 { dead |= top }
+            if y == ho - 1 { dead |= bottom }
+            if x == 0 { dead |= left }
+            if x == wo - 1 { dead |= right }
+            return 0xFFFF & ~dead
+        }
+        var lone: (Int, Int)?    // a pixel waiting for a partner, with its taps
+        /// A run of `n` pixels starting at `first`, `step` apart, all needing `live`.
+        func run(_ first: Int, _ step: Int, _ n: Int, _ live: Int) {
+            var i = 0
+            while n - i >= 5 || n - i == 3 {
+                visit(first + i * step, first + (i + 1) * step, first + (i + 2) * step, live)
+                i += 3
+            }
+            while n - i >= 2 {
+                visit(first + i * step, first + (i + 1) * step, nil, live)
+                i += 2
+            }
+            guard i < n else { return }
+            let p = first + i * step
+            if let (q, liveQ) = lone {
+                visit(q, p, nil, liveQ | live)
+                lone = nil
+            } else {
+                lone = (p, live)
+            }
+        }
+        /// The first or last row: its corners, then the pixels between.
+        func edgeRow(_ y: Int) {
+            run(y * wo, 1, 1, taps(y, 0))
+            if wo > 1 { run(y * wo + wo - 1, 1, 1, taps(y, wo - 1)) }
+            if wo > 2 { run(y * wo + 1, 1, wo - 2, taps(y, 1)) }
+        }
+        edgeRow(0)
+        if ho > 1 { edgeRow(ho - 1) }
+        if ho > 2 {
+            run(wo, wo, ho - 2, taps(1, 0))
+            if wo > 2 { for y in 1..<(ho - 1) { run(y * wo + 1, 1, wo - 2, taps(y, 1)) } }
+            if wo > 1 { run(2 * wo - 1, wo, ho - 2, taps(1, wo - 1)) }
+        }
+        if let (p, live) = lone { visit(p, p, nil, live) }
+    }
+
+    /// 8 outputs × 3 pixels (24 accumulators) over the S channels, 4 at a time (one input
+    /// channel: 16 taps, those not in `taps` skipped). Output pixel k at output + outputs.k.
+    @inline(__always)
+    static func s2dBlock8x3(_ s: UnsafePointer<Float>, _ i0: Int, _ i1: Int, _ i2: Int, channels: Int, height hs: Int,
+                            width ws: Int, taps: Int, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                            outputs: (Int, Int, Int), outputStride: Int, valid: Int) {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+        var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+        var b4 = SIMD16<Float>(), b5 = SIMD16<Float>(), b6 = SIMD16<Float>(), b7 = SIMD16<Float>()
+        var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>(), c3 = SIMD16<Float>()
+        var c4 = SIMD16<Float>(), c5 = SIMD16<Float>(), c6 = SIMD16<Float>(), c7 = SIMD16<Float>()
+        let plane = hs &* ws &* 64, row = ws &* 64
+        var pa = UnsafeRawPointer(s) + i0, pb = UnsafeRawPointer(s) + i1, pc = UnsafeRawPointer(s) + i2
+        var wc = weights
+        /// Tap k = 4·phase + 2a + b: S channel `phase` of the four, offset (a, b).
+        @inline(__always) func tap(_ k: Int) {
+            guard taps & (1 << k) != 0 else { return }
+            let offset = (k >> 2) &* plane &+ ((k >> 1) & 1) &* row &+ (k & 1) &* 64, wt = wc + 8 &* k
+            let va = pa.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let vb = pb.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let vc = pc.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            var w = wt[0]; a0.addProduct(va, w); b0.addProduct(vb, w); c0.addProduct(vc, w)
+            w = wt[1]; a1.addProduct(va, w); b1.addProduct(vb, w); c1.addProduct(vc, w)
+            w = wt[2]; a2.addProduct(va, w); b2.addProduct(vb, w); c2.addProduct(vc, w)
+            w = wt[3]; a3.addProduct(va, w); b3.addProduct(vb, w); c3.addProduct(vc, w)
+            w = wt[4]; a4.addProduct(va, w); b4.addProduct(vb, w); c4.addProduct(vc, w)
+            w = wt[5]; a5.addProduct(va, w); b5.addProduct(vb, w); c5.addProduct(vc, w)
+            w = wt[6]; a6.addProduct(va, w); b6.addProduct(vb, w); c6.addProduct(vc, w)
+            w = wt[7]; a7.addProduct(va, w); b7.addProduct(vb, w); c7.addProduct(vc, w)
+        }
+        for _ in 0..<(channels / 4) {
+            tap(0); tap(1); tap(2); tap(3); tap(4); tap(5); tap(6); tap(7)
+            tap(8); tap(9); tap(10); tap(11); tap(12); tap(13); tap(14); tap(15)
+            pa += 4 &* plane; pb += 4 &* plane; pc += 4 &* plane
+            wc += 128
+        }
+        @inline(__always) func put(_ j: Int, _ va: SIMD16<Float>, _ vb: SIMD16<Float>, _ vc: SIMD16<Float>) {
+            guard j < valid else { return }
+            let d = UnsafeMutableRawPointer(output + j &* outputStride)
+            d.storeBytes(of: va, toByteOffset: 4 &* outputs.0, as: SIMD16<Float>.self)
+            d.storeBytes(of: vb, toByteOffset: 4 &* outputs.1, as: SIMD16<Float>.self)
+            d.storeBytes(of: vc, toByteOffset: 4 &* outputs.2, as: SIMD16<Float>.self)
+        }
+        put(0, a0, b0, c0); put(1, a1, b1, c1); put(2, a2, b2, c2); put(3, a3, b3, c3)
+        put(4, a4, b4, c4); put(5, a5, b5, c5); put(6, a6, b6, c6); put(7, a7, b7, c7)
+    }
+
+    /// 8 outputs × 2 pixels (16 accumulators), as `s2dBlock8x3`; pixel B stored only if `storeB`.
+    @inline(__always)
+    static func s2dBlock8x2(_ s: UnsafePointer<Float>, _ i0: Int, _ i1: Int, channels: Int, height hs: Int,
+                            width ws: Int, taps: Int, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                            outputs: (Int, Int), storeB: Bool, outputStride: Int, valid: Int) {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+        var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+        var b4 = SIMD16<Float>(), b5 = SIMD16<Float>(), b6 = SIMD16<Float>(), b7 = SIMD16<Float>()
+        let plane = hs &* ws &* 64, row = ws &* 64
+        var pa = UnsafeRawPointer(s) + i0, pb = UnsafeRawPointer(s) + i1
+        var wc = weights
+        @inline(__always) func tap(_ k: Int) {
+            guard taps & (1 << k) != 0 else { return }
+            let offset = (k >> 2) &* plane &+ ((k >> 1) & 1) &* row &+ (k & 1) &* 64, wt = wc + 8 &* k
+            let va = pa.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let vb = pb.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            var w = wt[0]; a0.addProduct(va, w); b0.addProduct(vb, w)
+            w = wt[1]; a1.addProduct(va, w); b1.addProduct(vb, w)
+            w = wt[2]; a2.addProduct(va, w); b2.addProduct(vb, w)
+            w = wt[3]; a3.addProduct(va, w); b3.addProduct(vb, w)
+            w = wt[4]; a4.addProduct(va, w); b4.addProduct(vb, w)
+            w = wt[5]; a5.addProduct(va, w); b5.addProduct(vb, w)
+            w = wt[6]; a6.addProduct(va, w); b6.addProduct(vb, w)
+            w = wt[7]; a7.addProduct(va, w); b7.addProduct(vb, w)
+        }
+        for _ in 0..<(channels / 4) {
+            tap(0); tap(1); tap(2); tap(3); tap(4); tap(5); tap(6); tap(7)
+            tap(8); tap(9); tap(10); tap(11); tap(12); tap(13); tap(14); tap(15)
+            pa += 4 &* plane; pb += 4 &* plane
+            wc += 128
+        }
+        @inline(__always) func put(_ j: Int, _ va: SIMD16<Float>, _ vb: SIMD16<Float>) {
+            guard j < valid else { return }
+            let d = UnsafeMutableRawPointer(output + j &* outputStride)
+            d.storeBytes(of: va, toByteOffset: 4 &* outputs.0, as: SIMD16<Float>.self)
+            if storeB { d.storeBytes(of: vb, toByteOffset: 4 &* outputs.1, as: SIMD16<Float>.self) }
+        }
+        put(0, a0, b0); put(1, a1, b1); put(2, a2, b2); put(3, a3, b3)
+        put(4, a4, b4); put(5, a5, b5); put(6, a6, b6); put(7, a7, b7)
+    }
+
+    /// Packs the input-gradient kernel of a space-to-depth convolution for `convolve2x2` of dY
+    /// padded by 1 (`padLanes`): dS = dY ⋆ W2 flipped and transposed, W2'[(c, py, px)][o][(a, b)]
+    /// = W2[o][(c, py, px)][(1 − a, 1 − b)] = W[o][c][2 − 2a + py][2 − 2b + px], as
+    /// [⌈4C/8⌉][M4][4][8] (M4 = M rounded up to 4; zeros for o ≥ M).
+    public static func packSpaceToDepthInputGradient(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int,
+                                                     inputs c: Int, into packed: UnsafeMutablePointer<Float>) {
+        let m4 = (m + 3) / 4 * 4
+        // Tap ky·4 + kx of W (py = ky & 1, a = 1 − ky/2; likewise px, b) lands at float
+        // (2a + b)·8 + 2py + px of the (block, o) group, + 4 for odd channels.
+        let slot: SIMD16<Int32> = [24, 25, 16, 17, 26, 27, 18, 19, 8, 9, 0, 1, 10, 11, 2, 3]
+        let out = UnsafeSendable(packed)
+        parallelFor((4 * c + 7) / 8) { blk in
+            let block = out.value + blk * m4 * 32
+            fillZero(block, m4 * 32)
+            for ch in (2 * blk)..<min(c, 2 * blk + 2) {
+                for o in 0..<m {
+                    let src = weight + o * ldw + ch * 16, dst = block + o * 32 + 4 * (ch & 1)
+                    for t in 0..<16 { dst[Int(slot[t])] = src[t] }
+                }
+            }
+        }
+    }
+
+    /// Adds the real pixels of dS (lanes [4C][H/2+1][W/2+1][16], laid out as `spaceToDepthLanes`
+    /// lays out S) to `count` images of dX: the inverse of the gather, padding dropped.
+    public static func addSpaceToDepthLanes(_ lanes: UnsafePointer<Float>, count: Int, channels: Int, height h: Int,
+                                            width w: Int, into target: Planes) {
+        let hs = h / 2 + 1, ws = w / 2 + 1, px = h * w
+        @inline(__always) func source(_ c: Int, _ p: Int) -> UnsafePointer<Float> {
+            let y = p / w + 1, x = p % w + 1
+            return lanes + (((4 * c + 2 * (y & 1) + (x & 1)) * hs + (y >> 1)) * ws + (x >> 1)) * 16
+        }
+        for c in 0..<channels {
+            var p = 0
+            while p + 16 <= px {
+                transpose16(load: { q in UnsafeRawPointer(source(c, p + q)).loadUnaligned(as: SIMD16<Float>.self) },
+                            store: { b, v in
+                    guard b < count else { return }
+                    let d = UnsafeMutableRawPointer(target.image(b) + c * target.channelStride + p)
+                    d.storeBytes(of: d.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+                })
+                p += 16
+            }
+            for b in 0..<count {
+                let dst = target.image(b) + c * target.channelStride
+                for q in p..<px { dst[q] += source(c, q)[b] }
+            }
+        }
+    }
+
     /// Packs any kernel with `taps` taps per (output, input) pair, given element by element,
     /// into [⌈M/8⌉][C][taps][8] (zeros past M).
     public static func pack(outputs m: Int, inputs c: Int, taps: Int, into packed: UnsafeMutablePointer<Float>,
