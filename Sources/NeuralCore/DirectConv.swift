@@ -359,18 +359,18 @@ public enum DirectConv {
     public static func packSpaceToDepthInputGradient(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int,
                                                      inputs c: Int, into packed: UnsafeMutablePointer<Float>) {
         let m4 = (m + 3) / 4 * 4, phaseCount = spaceToDepthInputGradientPhaseCount(outputs: m, inputs: c)
-        // Tap ky·4 + kx of W (py = ky & 1, a = 1 − ky/2; likewise px, b) lands in phase
-        // 2py + px, at float (2a + b)·8 of the (block, o) group.
-        let slot: SIMD16<Int32> = [24, 24, 16, 16, 24, 24, 16, 16, 8, 8, 0, 0, 8, 8, 0, 0]
-        let phase: SIMD16<Int32> = [0, 1, 0, 1, 2, 3, 2, 3, 0, 1, 0, 1, 2, 3, 2, 3]
         let out = UnsafeSendable(packed)
         parallelFor((c + 7) / 8) { blk in
-            let block = out.value + blk * m4 * 32
-            for ph in 0..<4 { fillZero(block + ph * phaseCount, m4 * 32) }
+            let block = out.value + blk * m4 * 32, channels = min(8, c - 8 * blk)
+            if channels < 8 || m < m4 { for ph in 0..<4 { fillZero(block + ph * phaseCount, m4 * 32) } }
             for o in 0..<m {
-                for ch in (8 * blk)..<min(c, 8 * blk + 8) {
-                    let src = weight + o * ldw + ch * 16, dst = block + o * 32 + (ch & 7)
-                    for t in 0..<16 { dst[Int(phase[t]) &* phaseCount &+ Int(slot[t])] = src[t] }
+                let src = weight + o * ldw + 8 * blk * 16
+                for ph in 0..<4 {
+                    let (py, px) = (ph >> 1, ph & 1), dst = block + ph * phaseCount + o * 32
+                    for t in 0..<4 {
+                        let tap = (2 - 2 * (t >> 1) + py) * 4 + 2 - 2 * (t & 1) + px
+                        for j in 0..<channels { dst[t * 8 + j] = src[j * 16 + tap] }
+                    }
                 }
             }
         }
