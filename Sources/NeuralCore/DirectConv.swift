@@ -206,53 +206,46 @@ public enum DirectConv {
 
     /// Visits the pixels of an ho × wo output in register blocks (p0, p1, p2 or nil; a lone pixel
     /// as (p, p, nil)) with the taps they all need: bit 4·phase + 2a + b of `taps` (phase
-    /// 2py + px of the S channel, tap (a, b)). Runs of pixels on the same border (top and bottom
-    /// rows without their corners, left and right columns, each interior row) go by threes,
-    /// a run of 4 and the last two by pairs; lone pixels (corners) pair up with each other.
+    /// 2py + px of the S channel, tap (a, b)). The pixels fall into up to 3 × 3 classes that
+    /// share their skipped taps: the first row if its top taps are skipped, the last row if its
+    /// bottom ones are, the rows between (likewise columns). Each class goes by threes in
+    /// raster order (a last four as two pairs), a last two as a pair; lone pixels pair up across
+    /// classes (corners first).
     static func spaceToDepthBlocks(height ho: Int, width wo: Int, padding: PaddingTaps,
                                    _ visit: (Int, Int, Int?, Int) -> Void) {
-        let (top, bottom, left, right) = (padding.top, padding.bottom, padding.left, padding.right)
-        @inline(__always) func taps(_ y: Int, _ x: Int) -> Int {
-            var dead = 0
-            if y == 0 { dead |= top }
-            if y == ho - 1 { dead |= bottom }
-            if x == 0 { dead |= left }
-            if x == wo - 1 { dead |= right }
-            return 0xFFFF & ~dead
+        /// The bands of n rows (or columns): first, between, last, with the taps dead on each.
+        func bands(_ n: Int, _ first: Int, _ last: Int) -> [(Range<Int>, Int)] {
+            let low = first != 0 || (n == 1 && last != 0) ? 1 : 0, high = last != 0 && n > 1 ? 1 : 0
+            return [(0..<low, n == 1 ? first | last : first), (low..<(n - high), 0), ((n - high)..<n, last)]
         }
         var lone: (Int, Int)?    // a pixel waiting for a partner, with its taps
-        /// A run of `n` pixels starting at `first`, `step` apart, all needing `live`.
-        func run(_ first: Int, _ step: Int, _ n: Int, _ live: Int) {
+        /// The pixels rows × cols, all needing `live`.
+        func run(_ rows: Range<Int>, _ cols: Range<Int>, _ live: Int) {
+            let nc = cols.count, n = rows.count * nc
+            @inline(__always) func pixel(_ k: Int) -> Int { (rows.lowerBound + k / nc) * wo + cols.lowerBound + k % nc }
             var i = 0
-            while n - i >= 5 || n - i == 3 {
-                visit(first + i * step, first + (i + 1) * step, first + (i + 2) * step, live)
+            // Four left go as two pairs, unless a lone pixel waits for the fourth.
+            while n - i >= 3 && (n - i != 4 || lone != nil) {
+                visit(pixel(i), pixel(i + 1), pixel(i + 2), live)
                 i += 3
             }
             while n - i >= 2 {
-                visit(first + i * step, first + (i + 1) * step, nil, live)
+                visit(pixel(i), pixel(i + 1), nil, live)
                 i += 2
             }
-            guard i < n else { return }
-            let p = first + i * step
+            guard n - i == 1 else { return }
             if let (q, liveQ) = lone {
-                visit(q, p, nil, liveQ | live)
+                visit(q, pixel(i), nil, liveQ | live)
                 lone = nil
             } else {
-                lone = (p, live)
+                lone = (pixel(i), live)
             }
         }
-        /// The first or last row: its corners, then the pixels between.
-        func edgeRow(_ y: Int) {
-            run(y * wo, 1, 1, taps(y, 0))
-            if wo > 1 { run(y * wo + wo - 1, 1, 1, taps(y, wo - 1)) }
-            if wo > 2 { run(y * wo + 1, 1, wo - 2, taps(y, 1)) }
-        }
-        edgeRow(0)
-        if ho > 1 { edgeRow(ho - 1) }
-        if ho > 2 {
-            run(wo, wo, ho - 2, taps(1, 0))
-            if wo > 2 { for y in 1..<(ho - 1) { run(y * wo + 1, 1, wo - 2, taps(y, 1)) } }
-            if wo > 1 { run(2 * wo - 1, wo, ho - 2, taps(1, wo - 1)) }
+        let rows = bands(ho, padding.top, padding.bottom), cols = bands(wo, padding.left, padding.right)
+        // Corners, edges, interior.
+        for (r, c) in [(0, 0), (0, 2), (2, 0), (2, 2), (0, 1), (2, 1), (1, 0), (1, 2), (1, 1)] {
+            guard !rows[r].0.isEmpty && !cols[c].0.isEmpty else { continue }
+            run(rows[r].0, cols[c].0, 0xFFFF & ~(rows[r].1 | cols[c].1))
         }
         if let (p, live) = lone { visit(p, p, nil, live) }
     }
