@@ -29,8 +29,8 @@ public final class Convolution {
         case directLanes
         /// 4×4 stride 2 pad 1 (the encoder's convolutions after the first) forward as a direct
         /// 2×2 convolution of the input's space-to-depth, images in the lanes; the input gradient
-        /// likewise on maps from 8×8 out (a 2×2 convolution of dY giving dS), else by SGEMM +
-        /// col2im; the weight gradient by im2col + SGEMM.
+        /// likewise (2×2 convolutions of dY giving dS's real pixels, one per phase of S); the
+        /// weight gradient by im2col + SGEMM.
         case spaceToDepth
         /// 4×4 stride 2 pad 1 with few input channels (the RGB layer): forward and weight
         /// gradient as direct 2×2 kernels on the space-to-depth input in the pixel layout, one
@@ -51,11 +51,6 @@ public final class Convolution {
     private var dwByGEMM: Bool { outputChannels >= 128 && geometry.channels >= 64 }
     /// Images per backward SGEMM on the space-to-depth path (about 512 columns).
     private var dwImages: Int { max(1, 512 / max(1, geometry.outputPixels)) }
-    /// Whether the space-to-depth path computes the input gradient directly (as dS, whose
-    /// padding border is wasted work: 27 % more on an 8×8 output, faster than SGEMM + col2im
-    /// there and above; 56 % on 4×4, slower) rather than by SGEMM + col2im.
-    private static func directInputGradient(_ g: ConvGeometry) -> Bool { min(g.outputHeight, g.outputWidth) >= 8 }
-    private var directInputGradient: Bool { kernel == .spaceToDepth && Self.directInputGradient(geometry) }
     public var usesDirectKernel: Bool { kernel != .gemm }
     private var weight: UnsafePointer<Float>?
     private var ldw = 0
@@ -101,10 +96,15 @@ public final class Convolution {
             let inputs = s2d ? 4 * geometry.channels : geometry.channels, taps = s2d ? 4 : 9
             let m8 = (outputChannels + 7) / 8 * 8, c8 = (inputs + 7) / 8 * 8
             packed = Tensor(shape: [m8 * inputs * taps])
-            // Space-to-depth: the input gradient's 2×2 kernel [⌈4C/8⌉][M rounded up to 4][4][8]
-            // (when `directInputGradient`).
-            flipped = s2d && !(kernel == .spaceToDepth && Self.directInputGradient(geometry)) ? nil
-                : Tensor(shape: [c8 * (s2d ? (outputChannels + 3) / 4 * 4 : outputChannels) * taps])
+            // Space-to-depth: the input gradient's 2×2 kernels, one per phase of S
+            // (`packSpaceToDepthInputGradient`; none for the pixels kernel: SGEMM + col2im).
+            switch kernel {
+            case .spaceToDepth:
+                flipped = Tensor(shape: [4 * DirectConv.spaceToDepthInputGradientPhaseCount(
+                    outputs: outputChannels, inputs: geometry.channels)])
+            case .spaceToDepthPixels: flipped = nil
+            default: flipped = Tensor(shape: [c8 * outputChannels * taps])
+            }
             transformed = nil
             transformedFlipped = nil
         } else {
@@ -190,7 +190,7 @@ public final class Convolution {
         if kernel == .spaceToDepth || kernel == .spaceToDepthPixels {
             // W2[o][(c, py, px)][a, b] = W[o][c][2a + py][2b + px].
             if backward {
-                guard directInputGradient else { return }
+                guard kernel == .spaceToDepth else { return }
                 DirectConv.packSpaceToDepthInputGradient(w, ldw: self.ldw, outputs: outputChannels,
                                                          inputs: geometry.channels, into: flipped!.pointer)
             } else {
@@ -227,6 +227,7 @@ public final class Convolution {
             return max(16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels),
                        g.patchSize * min(count, lanesDwImages) * g.outputPixels)
         case .spaceToDepth:
+            // Forward: S and the output in lanes; backward: dX (smaller than S) and padded dY.
             let s2d = 4 * g.channels * (g.height / 2 + 1) * (g.width / 2 + 1)
             let paddedDy = (m + 3) / 4 * 4 * (g.outputHeight + 2) * (g.outputWidth + 2)
             return max(16 * (s2d + max(m * g.outputPixels, paddedDy)), g.patchSize * min(count, dwImages) * g.outputPixels)
@@ -268,8 +269,10 @@ public final class Convolution {
                 let n = min(16, count - first)
                 DirectConv.spaceToDepthLanes(source.starting(at: first), count: n, channels: c, height: g.height,
                                             width: g.width, into: scratch)
-                DirectConv.convolve2x2(scratch, channels: 4 * c, height: hs, width: ws, padding: .spaceToDepth,
-                                       packed: packed!.pointer, outputs: m, output: lanesOut, outputStride: 16 * p)
+                DirectConv.convolve2x2(scratch, channels: 4 * c, plane: hs * ws * 16, rowStride: ws * 16,
+                                       height: g.outputHeight, width: g.outputWidth, padding: .spaceToDepth,
+                                       packed: packed!.pointer, outputs: m, output: lanesOut, outputStride: 16 * p,
+                                       outputRowStride: 16 * g.outputWidth, outputPixelStride: 16)
                 DirectConv.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
                                       into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
                                       accumulate: accumulate)
@@ -341,36 +344,44 @@ public final class Convolution {
                                       into: inputGradient.starting(at: first), accumulate: true)
             }
         case .spaceToDepth:
-            // dW by im2col + SGEMM, a few images at a time; on small maps dX too.
-            let k = g.patchSize, direct = directInputGradient
+            // dW by im2col + SGEMM, a few images at a time.
+            let k = g.patchSize
             for first in stride(from: 0, to: count, by: dwImages) {
                 let n = min(dwImages, count - first), cols = n * p
-                let dyGroup = dy + first * p
                 ConvKernel.unfold(g, source: source.starting(at: first), count: n, column: scratch)
-                sgemm(transposeB: true, m: m, n: k, k: cols, a: dyGroup, lda: lddy, b: scratch, ldb: cols,
+                sgemm(transposeB: true, m: m, n: k, k: cols, a: dy + first * p, lda: lddy, b: scratch, ldb: cols,
                       beta: 1, c: dw, ldc: ldw)
-                guard let inputGradient, !direct else { continue }
-                sgemm(transposeA: true, m: k, n: cols, k: m, a: weight, lda: ldw, b: dyGroup, ldb: lddy, beta: 0,
-                      c: scratch, ldc: cols)
-                ConvKernel.fold(g, column: scratch, count: n, destination: inputGradient.starting(at: first))
             }
-            guard let inputGradient, direct else { return }
+            guard let inputGradient else { return }
             // dS = the valid 2×2 convolution of dY padded by 1 with W2 flipped and transposed
-            // (M rounded up to 4 channels, the extra ones zero), 16 images at a time; its real
-            // pixels are dX's.
-            let (hs, ws) = (g.height / 2 + 1, g.width / 2 + 1), m4 = (m + 3) / 4 * 4
-            let (hp, wp) = (g.outputHeight + 2, g.outputWidth + 2)
-            let lanesDs = scratch, lanesDy = scratch + 4 * c * hs * ws * 16
+            // (M rounded up to 4 channels, the extra ones zero), 16 images at a time, only at
+            // S's real pixels: phase (py, px) of S, its C channels (c, py, px), is real on an
+            // Ho × Wo window of the grid at (1 − py, 1 − px), whose pixel (i, j) is dX's
+            // (2i + 1 − py, 2j + 1 − px); it reads dY's padding only on its top row when py = 1,
+            // its bottom row when py = 0, and likewise columns. dX gathered in lanes [C][H][W][16].
+            let (ho, wo) = (g.outputHeight, g.outputWidth), m4 = (m + 3) / 4 * 4
+            let (hp, wp) = (ho + 2, wo + 2), ipx = g.height * g.width
+            let lanesDx = scratch, lanesDy = scratch + c * ipx * 16
+            let phaseWeights = DirectConv.spaceToDepthInputGradientPhaseCount(outputs: m, inputs: c)
             fillZero(lanesDy + m * hp * wp * 16, (m4 - m) * hp * wp * 16)
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)
                 DirectConv.padLanes(Planes(base: dy + first * p, imageStride: p, channelStride: lddy), count: n,
-                                   channels: m, height: g.outputHeight, width: g.outputWidth, into: lanesDy)
-                DirectConv.convolve2x2(lanesDy, channels: m4, height: hp, width: wp, padding: .padded,
-                                       packed: flipped!.pointer, outputs: 4 * c, output: lanesDs,
-                                       outputStride: hs * ws * 16)
-                DirectConv.addSpaceToDepthLanes(lanesDs, count: n, channels: c, height: g.height, width: g.width,
-                                                into: inputGradient.starting(at: first))
+                                   channels: m, height: ho, width: wo, into: lanesDy)
+                for py in 0..<2 {
+                    for px in 0..<2 {
+                        DirectConv.convolve2x2(lanesDy + ((1 - py) * wp + 1 - px) * 16, channels: m4,
+                                               plane: hp * wp * 16, rowStride: wp * 16, height: ho, width: wo,
+                                               padding: .padded(top: py == 1, bottom: py == 0, left: px == 1,
+                                                                right: px == 0),
+                                               packed: flipped!.pointer + (2 * py + px) * phaseWeights, outputs: c,
+                                               output: lanesDx + ((1 - py) * g.width + 1 - px) * 16,
+                                               outputStride: ipx * 16, outputRowStride: 2 * g.width * 16,
+                                               outputPixelStride: 32)
+                    }
+                }
+                DirectConv.unpackLanes(lanesDx, count: n, channels: c, pixels: ipx,
+                                      into: inputGradient.starting(at: first), accumulate: true)
             }
         case .spaceToDepthPixels:
             let layout = DirectLayout.spaceToDepthPixels(height: g.height, width: g.width)

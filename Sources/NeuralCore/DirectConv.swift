@@ -159,34 +159,45 @@ public enum DirectConv {
         /// S row 0 of the py = 0 channels is padding (tap row a = 0 of output row 0), its last
         /// row of the py = 1 channels (a = 1 of the last output row); columns likewise.
         public static let spaceToDepth = PaddingTaps(top: 0x0033, bottom: 0xCC00, left: 0x0505, right: 0xA0A0)
-        /// A map padded by 1 on every side (`padLanes`): its border rows and columns, all channels.
-        public static let padded = PaddingTaps(top: 0x3333, bottom: 0xCCCC, left: 0x5555, right: 0xAAAA)
+
+        /// A window of a map padded by 1 (`padLanes`) whose given borders are the map's padding
+        /// rows and columns, all channels.
+        public static func padded(top: Bool, bottom: Bool, left: Bool, right: Bool) -> PaddingTaps {
+            PaddingTaps(top: top ? 0x3333 : 0, bottom: bottom ? 0xCCCC : 0, left: left ? 0x5555 : 0,
+                        right: right ? 0xAAAA : 0)
+        }
     }
 
-    /// Y = the valid 2×2 convolution of X (lanes [C][H][W][16], C a multiple of 4) with weights
-    /// packed as [⌈M/8⌉][C][4][8] (`packSpaceToDepth`, `packSpaceToDepthInputGradient`): Y in
-    /// lanes [M][H − 1][W − 1][16], output channels `outputStride` floats apart.
+    /// Y = the valid 2×2 convolution of a (ho + 1) × (wo + 1) window of X (lanes: input channels
+    /// `plane` floats apart, C a multiple of 4; rows `rowStride` floats apart, pixels 16) with
+    /// weights packed as [⌈M/8⌉][C][4][8] (`packSpaceToDepth`, `packSpaceToDepthInputGradient`):
+    /// output pixel (y, x) of channel o, a 16-image vector, at
+    /// output + o·outputStride + y·outputRowStride + x·outputPixelStride.
     ///
     /// The taps that read only padding (`padding`) are skipped: for the forward space-to-depth
     /// convolution 23 % of the work on a 4×4 output, 12 % on 8×8. Pixels are therefore grouped
     /// by border (`spaceToDepthBlocks`) into register blocks of 8 outputs × 3 or 2 pixels that
     /// share their skipped taps.
-    public static func convolve2x2(_ s: UnsafePointer<Float>, channels c4: Int, height hs: Int, width ws: Int,
-                                   padding: PaddingTaps, packed: UnsafePointer<Float>, outputs m: Int,
-                                   output: UnsafeMutablePointer<Float>, outputStride: Int) {
+    public static func convolve2x2(_ x: UnsafePointer<Float>, channels c4: Int, plane: Int, rowStride: Int,
+                                   height ho: Int, width wo: Int, padding: PaddingTaps,
+                                   packed: UnsafePointer<Float>, outputs m: Int,
+                                   output: UnsafeMutablePointer<Float>, outputStride: Int, outputRowStride: Int,
+                                   outputPixelStride: Int) {
         precondition(c4 % 4 == 0, "convolve2x2: \(c4) channels")
-        let ho = hs - 1, wo = ws - 1
-        @inline(__always) func input(_ p: Int) -> Int { ((p / wo) &* ws &+ p % wo) &* 64 }
+        /// Byte offsets of pixel p's input window and float offset of its output.
+        @inline(__always) func input(_ p: Int) -> Int { ((p / wo) &* rowStride &+ (p % wo) &* 16) &* 4 }
+        @inline(__always) func out(_ p: Int) -> Int { (p / wo) &* outputRowStride &+ (p % wo) &* outputPixelStride }
+        let planeBytes = 4 * plane, rowBytes = 4 * rowStride
         for b in 0..<((m + 7) / 8) {
-            let weights = packed + b * c4 * 32, valid = min(8, m - 8 * b), out = output + 8 * b * outputStride
+            let weights = packed + b * c4 * 32, valid = min(8, m - 8 * b), o = output + 8 * b * outputStride
             spaceToDepthBlocks(height: ho, width: wo, padding: padding) { p0, p1, p2, taps in
                 if let p2 {
-                    s2dBlock8x3(s, input(p0), input(p1), input(p2), channels: c4, height: hs, width: ws, taps: taps,
-                                weights: weights, output: out, outputs: (16 * p0, 16 * p1, 16 * p2),
+                    s2dBlock8x3(x, input(p0), input(p1), input(p2), channels: c4, plane: planeBytes, row: rowBytes,
+                                taps: taps, weights: weights, output: o, outputs: (out(p0), out(p1), out(p2)),
                                 outputStride: outputStride, valid: valid)
                 } else {
-                    s2dBlock8x2(s, input(p0), input(p1), channels: c4, height: hs, width: ws, taps: taps,
-                                weights: weights, output: out, outputs: (16 * p0, 16 * p1), storeB: p1 != p0,
+                    s2dBlock8x2(x, input(p0), input(p1), channels: c4, plane: planeBytes, row: rowBytes, taps: taps,
+                                weights: weights, output: o, outputs: (out(p0), out(p1)), storeB: p1 != p0,
                                 outputStride: outputStride, valid: valid)
                 }
             }
@@ -195,62 +206,56 @@ public enum DirectConv {
 
     /// Visits the pixels of an ho × wo output in register blocks (p0, p1, p2 or nil; a lone pixel
     /// as (p, p, nil)) with the taps they all need: bit 4·phase + 2a + b of `taps` (phase
-    /// 2py + px of the S channel, tap (a, b)). Runs of pixels on the same border (top and bottom
-    /// rows without their corners, left and right columns, each interior row) go by threes,
-    /// a run of 4 and the last two by pairs; lone pixels (corners) pair up with each other.
+    /// 2py + px of the S channel, tap (a, b)). The pixels fall into up to 3 × 3 classes that
+    /// share their skipped taps: the first row if its top taps are skipped, the last row if its
+    /// bottom ones are, the rows between (likewise columns). Each class goes by threes in
+    /// raster order (a last four as two pairs), a last two as a pair; lone pixels pair up across
+    /// classes (corners first).
     static func spaceToDepthBlocks(height ho: Int, width wo: Int, padding: PaddingTaps,
                                    _ visit: (Int, Int, Int?, Int) -> Void) {
-        let (top, bottom, left, right) = (padding.top, padding.bottom, padding.left, padding.right)
-        @inline(__always) func taps(_ y: Int, _ x: Int) -> Int {
-            var dead = 0
-            if y == 0 { dead |= top }
-            if y == ho - 1 { dead |= bottom }
-            if x == 0 { dead |= left }
-            if x == wo - 1 { dead |= right }
-            return 0xFFFF & ~dead
+        /// The bands of n rows (or columns): first, between, last, with the taps dead on each.
+        func bands(_ n: Int, _ first: Int, _ last: Int) -> [(Range<Int>, Int)] {
+            let low = first != 0 || (n == 1 && last != 0) ? 1 : 0, high = last != 0 && n > 1 ? 1 : 0
+            return [(0..<low, n == 1 ? first | last : first), (low..<(n - high), 0), ((n - high)..<n, last)]
         }
         var lone: (Int, Int)?    // a pixel waiting for a partner, with its taps
-        /// A run of `n` pixels starting at `first`, `step` apart, all needing `live`.
-        func run(_ first: Int, _ step: Int, _ n: Int, _ live: Int) {
+        /// The pixels rows × cols, all needing `live`.
+        func run(_ rows: Range<Int>, _ cols: Range<Int>, _ live: Int) {
+            let nc = cols.count, n = rows.count * nc
+            @inline(__always) func pixel(_ k: Int) -> Int { (rows.lowerBound + k / nc) * wo + cols.lowerBound + k % nc }
             var i = 0
-            while n - i >= 5 || n - i == 3 {
-                visit(first + i * step, first + (i + 1) * step, first + (i + 2) * step, live)
+            // Four left go as two pairs, unless a lone pixel waits for the fourth.
+            while n - i >= 3 && (n - i != 4 || lone != nil) {
+                visit(pixel(i), pixel(i + 1), pixel(i + 2), live)
                 i += 3
             }
             while n - i >= 2 {
-                visit(first + i * step, first + (i + 1) * step, nil, live)
+                visit(pixel(i), pixel(i + 1), nil, live)
                 i += 2
             }
-            guard i < n else { return }
-            let p = first + i * step
+            guard n - i == 1 else { return }
             if let (q, liveQ) = lone {
-                visit(q, p, nil, liveQ | live)
+                visit(q, pixel(i), nil, liveQ | live)
                 lone = nil
             } else {
-                lone = (p, live)
+                lone = (pixel(i), live)
             }
         }
-        /// The first or last row: its corners, then the pixels between.
-        func edgeRow(_ y: Int) {
-            run(y * wo, 1, 1, taps(y, 0))
-            if wo > 1 { run(y * wo + wo - 1, 1, 1, taps(y, wo - 1)) }
-            if wo > 2 { run(y * wo + 1, 1, wo - 2, taps(y, 1)) }
-        }
-        edgeRow(0)
-        if ho > 1 { edgeRow(ho - 1) }
-        if ho > 2 {
-            run(wo, wo, ho - 2, taps(1, 0))
-            if wo > 2 { for y in 1..<(ho - 1) { run(y * wo + 1, 1, wo - 2, taps(y, 1)) } }
-            if wo > 1 { run(2 * wo - 1, wo, ho - 2, taps(1, wo - 1)) }
+        let rows = bands(ho, padding.top, padding.bottom), cols = bands(wo, padding.left, padding.right)
+        // Corners, edges, interior.
+        for (r, c) in [(0, 0), (0, 2), (2, 0), (2, 2), (0, 1), (2, 1), (1, 0), (1, 2), (1, 1)] {
+            guard !rows[r].0.isEmpty && !cols[c].0.isEmpty else { continue }
+            run(rows[r].0, cols[c].0, 0xFFFF & ~(rows[r].1 | cols[c].1))
         }
         if let (p, live) = lone { visit(p, p, nil, live) }
     }
 
-    /// 8 outputs × 3 pixels (24 accumulators) over the S channels, 4 at a time (one input
-    /// channel: 16 taps, those not in `taps` skipped). Output pixel k at output + outputs.k.
+    /// 8 outputs × 3 pixels (24 accumulators) over the input channels, 4 at a time (16 taps,
+    /// those not in `taps` skipped); pixel k's window at byte offset i_k, channels `plane` and
+    /// rows `row` bytes apart. Output pixel k at output + outputs.k.
     @inline(__always)
-    static func s2dBlock8x3(_ s: UnsafePointer<Float>, _ i0: Int, _ i1: Int, _ i2: Int, channels: Int, height hs: Int,
-                            width ws: Int, taps: Int, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+    static func s2dBlock8x3(_ s: UnsafePointer<Float>, _ i0: Int, _ i1: Int, _ i2: Int, channels: Int, plane: Int,
+                            row: Int, taps: Int, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                             outputs: (Int, Int, Int), outputStride: Int, valid: Int) {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
@@ -258,7 +263,6 @@ public enum DirectConv {
         var b4 = SIMD16<Float>(), b5 = SIMD16<Float>(), b6 = SIMD16<Float>(), b7 = SIMD16<Float>()
         var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>(), c3 = SIMD16<Float>()
         var c4 = SIMD16<Float>(), c5 = SIMD16<Float>(), c6 = SIMD16<Float>(), c7 = SIMD16<Float>()
-        let plane = hs &* ws &* 64, row = ws &* 64
         var pa = UnsafeRawPointer(s) + i0, pb = UnsafeRawPointer(s) + i1, pc = UnsafeRawPointer(s) + i2
         var wc = weights
         /// Tap k = 4·phase + 2a + b: S channel `phase` of the four, offset (a, b).
@@ -296,14 +300,13 @@ public enum DirectConv {
 
     /// 8 outputs × 2 pixels (16 accumulators), as `s2dBlock8x3`; pixel B stored only if `storeB`.
     @inline(__always)
-    static func s2dBlock8x2(_ s: UnsafePointer<Float>, _ i0: Int, _ i1: Int, channels: Int, height hs: Int,
-                            width ws: Int, taps: Int, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+    static func s2dBlock8x2(_ s: UnsafePointer<Float>, _ i0: Int, _ i1: Int, channels: Int, plane: Int,
+                            row: Int, taps: Int, weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                             outputs: (Int, Int), storeB: Bool, outputStride: Int, valid: Int) {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
         var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
         var b4 = SIMD16<Float>(), b5 = SIMD16<Float>(), b6 = SIMD16<Float>(), b7 = SIMD16<Float>()
-        let plane = hs &* ws &* 64, row = ws &* 64
         var pa = UnsafeRawPointer(s) + i0, pb = UnsafeRawPointer(s) + i1
         var wc = weights
         @inline(__always) func tap(_ k: Int) {
@@ -336,52 +339,32 @@ public enum DirectConv {
         put(4, a4, b4); put(5, a5, b5); put(6, a6, b6); put(7, a7, b7)
     }
 
-    /// Packs the input-gradient kernel of a space-to-depth convolution for `convolve2x2` of dY
-    /// padded by 1 (`padLanes`): dS = dY ⋆ W2 flipped and transposed, W2'[(c, py, px)][o][(a, b)]
-    /// = W2[o][(c, py, px)][(1 − a, 1 − b)] = W[o][c][2 − 2a + py][2 − 2b + px], as
-    /// [⌈4C/8⌉][M4][4][8] (M4 = M rounded up to 4; zeros for o ≥ M).
-    public static func packSpaceToDepthInputGradient(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int,
-                                                     inputs c: Int, into packed: UnsafeMutablePointer<Float>) {
-        let m4 = (m + 3) / 4 * 4
-        // Tap ky·4 + kx of W (py = ky & 1, a = 1 − ky/2; likewise px, b) lands at float
-        // (2a + b)·8 + 2py + px of the (block, o) group, + 4 for odd channels.
-        let slot: SIMD16<Int32> = [24, 25, 16, 17, 26, 27, 18, 19, 8, 9, 0, 1, 10, 11, 2, 3]
-        let out = UnsafeSendable(packed)
-        parallelFor((4 * c + 7) / 8) { blk in
-            let block = out.value + blk * m4 * 32
-            fillZero(block, m4 * 32)
-            for ch in (2 * blk)..<min(c, 2 * blk + 2) {
-                for o in 0..<m {
-                    let src = weight + o * ldw + ch * 16, dst = block + o * 32 + 4 * (ch & 1)
-                    for t in 0..<16 { dst[Int(slot[t])] = src[t] }
-                }
-            }
-        }
+    /// Floats `packSpaceToDepthInputGradient` packs per phase: [⌈C/8⌉][M4][4][8].
+    public static func spaceToDepthInputGradientPhaseCount(outputs m: Int, inputs c: Int) -> Int {
+        (c + 7) / 8 * 8 * ((m + 3) / 4 * 4) * 4
     }
 
-    /// Adds the real pixels of dS (lanes [4C][H/2+1][W/2+1][16], laid out as `spaceToDepthLanes`
-    /// lays out S) to `count` images of dX: the inverse of the gather, padding dropped.
-    public static func addSpaceToDepthLanes(_ lanes: UnsafePointer<Float>, count: Int, channels: Int, height h: Int,
-                                            width w: Int, into target: Planes) {
-        let hs = h / 2 + 1, ws = w / 2 + 1, px = h * w
-        @inline(__always) func source(_ c: Int, _ p: Int) -> UnsafePointer<Float> {
-            let y = p / w + 1, x = p % w + 1
-            return lanes + (((4 * c + 2 * (y & 1) + (x & 1)) * hs + (y >> 1)) * ws + (x >> 1)) * 16
-        }
-        for c in 0..<channels {
-            var p = 0
-            while p + 16 <= px {
-                transpose16(load: { q in UnsafeRawPointer(source(c, p + q)).loadUnaligned(as: SIMD16<Float>.self) },
-                            store: { b, v in
-                    guard b < count else { return }
-                    let d = UnsafeMutableRawPointer(target.image(b) + c * target.channelStride + p)
-                    d.storeBytes(of: d.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
-                })
-                p += 16
-            }
-            for b in 0..<count {
-                let dst = target.image(b) + c * target.channelStride
-                for q in p..<px { dst[q] += source(c, q)[b] }
+    /// Packs the input-gradient kernel of a space-to-depth convolution for `convolve2x2` of dY
+    /// padded by 1 (`padLanes`), one phase (py, px) of S at a time: dS = dY ⋆ W2 flipped and
+    /// transposed, W2'[(c, py, px)][o][(a, b)] = W2[o][(c, py, px)][(1 − a, 1 − b)] =
+    /// W[o][c][2 − 2a + py][2 − 2b + px], as [4 phases 2py + px][⌈C/8⌉][M4][4][8] (M4 = M
+    /// rounded up to 4; zeros for o ≥ M).
+    public static func packSpaceToDepthInputGradient(_ weight: UnsafePointer<Float>, ldw: Int, outputs m: Int,
+                                                     inputs c: Int, into packed: UnsafeMutablePointer<Float>) {
+        let m4 = (m + 3) / 4 * 4, phaseCount = spaceToDepthInputGradientPhaseCount(outputs: m, inputs: c)
+        let out = UnsafeSendable(packed)
+        parallelFor((c + 7) / 8) { blk in
+            let block = out.value + blk * m4 * 32, channels = min(8, c - 8 * blk)
+            if channels < 8 || m < m4 { for ph in 0..<4 { fillZero(block + ph * phaseCount, m4 * 32) } }
+            for o in 0..<m {
+                let src = weight + o * ldw + 8 * blk * 16
+                for ph in 0..<4 {
+                    let (py, px) = (ph >> 1, ph & 1), dst = block + ph * phaseCount + o * 32
+                    for t in 0..<4 {
+                        let tap = (2 - 2 * (t >> 1) + py) * 4 + 2 - 2 * (t & 1) + px
+                        for j in 0..<channels { dst[t * 8 + j] = src[j * 16 + tap] }
+                    }
+                }
             }
         }
     }

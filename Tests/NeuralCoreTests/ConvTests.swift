@@ -243,7 +243,8 @@ func convAndTransposedConvAreAdjoint(_ kernel: (Int, Int, Int)) {
                   (3, 32, 4, 64, 2, 4), (3, 6, 6, 32, 1, 4), (5, 9, 2, 96, 3, 4),     // … few channels: pixels
                   (8, 3, 2, 2, 5, 4), (11, 9, 2, 6, 1, 4), (8, 17, 8, 2, 16, 4),     // … 1×1, 1×3, 4×1 outputs
                   (10, 8, 10, 10, 2, 4), (8, 4, 12, 14, 33, 4),                       // … 5×5, 6×7
-                  (8, 5, 16, 18, 17, 4), (12, 16, 16, 16, 3, 4), (9, 7, 20, 16, 1, 4)])  // … direct dX
+                  (8, 5, 16, 18, 17, 4), (12, 16, 16, 16, 3, 4), (9, 7, 20, 16, 1, 4),   // … 8×9, 8×8, 10×8
+                  (9, 11, 8, 8, 19, 4)])                                                  // … 4×4, 19 images
 func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int, Int)) {
     let (c, m, h, w, count, k) = shape
     let g = k == 3 ? ConvGeometry(channels: c, height: h, width: w, kernelHeight: 3, kernelWidth: 3, padding: 1)
