@@ -117,8 +117,7 @@ public final class Conv2d: Layer, FLOPCounting {
         let m = outputChannels, p = conv.geometry.outputPixels
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
-        let wantsInput = computesInputGradient
-        if wantsInput { dx.zero() }
+        let wantsInput = computesInputGradient, imageFloats = inputChannels * h * w
         conv.setWeights(weight.value.pointer, backward: true)
         let params = parameters.map(\.parameter)
         let workers = plan.workerRanges.count
@@ -143,6 +142,8 @@ public final class Conv2d: Layer, FLOPCounting {
                     ConvKernel.copy(channels: m, pixels: p, count: count, from: dys.starting(at: group.lowerBound),
                                     to: .grouped(grad, count: count, pixels: p))
                 }
+                // dx is accumulated into: each worker clears its own images first.
+                if wantsInput { fillZero(dxs.image(group.lowerBound), count * imageFloats) }
                 if let db {
                     for o in 0..<m {
                         let row = grad + o * cols
