@@ -2,15 +2,17 @@
 /// runs it on a group of images. Every conv-type layer runs its convolutions through this type:
 /// - Winograd F(2×2, 3×3) (`Winograd`: 16 multiplies per 2×2 output tile instead of 36) for the
 ///   3×3 stride-1 pad-1 convolutions where it measured faster (`prefersWinograd`: the Up layers'
-///   convolutions with enough channels), forward and input gradient;
+///   convolutions with enough channels), forward, input gradient and weight gradient;
 /// - the direct 3×3 kernels (`DirectConv`) for the other 3×3 stride-1 pad-1 convolutions: pixels
 ///   in the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
-/// - for 4×4 stride-2 pad-1 convolutions with ≥ 8 input channels (the encoder), a direct 2×2
-///   convolution of the space-to-depth input forward; with fewer (the RGB encoder layer) the
-///   same in the pixel layout, forward and weight gradient (`SpaceToDepthPixels.swift`);
+/// - for 4×4 stride-2 pad-1 convolutions with ≥ 8 input channels (the encoder), direct 2×2
+///   convolutions of the space-to-depth input forward and of dY for the input gradient; with
+///   fewer (the RGB encoder layer) the same in the pixel layout, forward and weight gradient
+///   (`SpaceToDepthPixels.swift`);
 /// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries and passes
-///   (resize-conv's 2×2 phase convolution, and the weight gradients
-///   where measured faster: lanes layout, space-to-depth, pixels with M ≥ 128 and C ≥ 64).
+///   (resize-conv's 2×2 phase convolution, the RGB layer's input gradient, and the weight
+///   gradients where measured faster: lanes layout, space-to-depth, pixels with M ≥ 128 and
+///   C ≥ 64).
 /// The choice is made per geometry (`kernel(for:)`); tests run every kernel against SGEMM and
 /// against the naive references.
 ///
@@ -36,8 +38,8 @@ public final class Convolution {
         /// gradient as direct 2×2 kernels on the space-to-depth input in the pixel layout, one
         /// image at a time (W a multiple of 32); input gradient by im2col + SGEMM.
         case spaceToDepthPixels
-        /// Winograd F(2×2, 3×3) (`Winograd`) forward and input gradient, the weight gradient as
-        /// the direct kernel of the geometry would compute it.
+        /// Winograd F(2×2, 3×3) (`Winograd`): forward, input gradient (the flipped kernel) and
+        /// weight gradient (`Winograd.weightGradient`).
         case winograd
     }
 

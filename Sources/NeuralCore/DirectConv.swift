@@ -744,7 +744,7 @@ public struct DirectLayout: Sendable {
     /// Floats between output rows.
     public var outputRowStride: Int
     public var height: Int
-    /// Kernel side (3, or 2 for the stride-2 convolutions rewritten by space-to-depth).
+    /// Kernel side (3, or 2 for the RGB layer's space-to-depth in the pixel layout).
     public var kernel: Int = 3
     /// Whether the input is a 3×3 "same" map padded by 1 whose border taps may be skipped
     /// (lanes layout only: there a vector is a single pixel).
@@ -760,14 +760,5 @@ public struct DirectLayout: Sendable {
     public static func lanes(height h: Int, width w: Int) -> DirectLayout {
         DirectLayout(plane: (h + 2) * (w + 2) * 16, rowStride: (w + 2) * 16, tapStride: 16, vectorsPerRow: w,
                      outputRowStride: w * 16, height: h, skipsPadding: true)
-    }
-
-    /// One pixel of 16 images per vector, a valid k×k stride-1 convolution of an
-    /// inputHeight × inputWidth map (already padded as needed) to outputHeight × outputWidth.
-    public static func lanes(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int,
-                             kernel: Int) -> DirectLayout {
-        DirectLayout(plane: inputHeight * inputWidth * 16, rowStride: inputWidth * 16, tapStride: 16,
-                     vectorsPerRow: outputWidth, outputRowStride: outputWidth * 16, height: outputHeight,
-                     kernel: kernel)
     }
 }
