@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Images × pixels per SGEMM for the layers that batch images (tuning).", visibility: .hidden))
     var groupColumns: Int?
 
-    @Flag(help: ArgumentHelp("Time with the thread CPU clock (use with --threads 1 on a busy machine).", visibility: .hidden))
+    @Flag(help: "Time with the thread CPU clock (use with --threads 1 on a busy machine).")
     var cpuTime = false
 
     @Flag(help: "Print the report as JSON.")
