@@ -92,45 +92,38 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
         return (4 - 2 * dy + p) * 6 + 4 - 2 * dx + q
     }
 
-    // Both directions walk (o, c) pairs with output channels in parallel: the 36 contiguous
-    // taps of W[c, o] map to four runs of 9 in the phase blocks W_phase[(2p+q)·Cout + o, c], whose
-    // rows fill sequentially as c advances (no strided one-float gathers).
-
     /// W [Cin, Cout, 6, 6] → phase.phaseWeight [4·Cout, Cin, 3, 3].
     private func buildPhaseWeights() {
-        let cin = inputChannels, cout = outputChannels
-        let w = UnsafeSendable(weight.value.pointer), pw = UnsafeSendable(phase.phaseWeight.value.pointer)
-        let phaseStride = cout * cin * 9
-        ConvTranspose2d.phaseTapSources.withUnsafeBufferPointer { table in
-            let taps = UnsafeSendable(table.baseAddress!)
-            parallelChunks(cout) { outputs in
-                for o in outputs {
-                    for c in 0..<cin {
-                        let src = w.value + (c * cout + o) * 36, dst = pw.value + (o * cin + c) * 9
-                        for phase in 0..<4 {
-                            let d = dst + phase * phaseStride, t = taps.value + phase * 9
-                            for k in 0..<9 { d[k] = src[t[k]] }
-                        }
-                    }
-                }
-            }
-        }
+        remapPhases(weight.value.pointer, phase.phaseWeight.value.pointer, toPhases: true)
     }
 
     /// weight.gradient [Cin, Cout, 6, 6] += phase.phaseWeight.gradient mapped back.
     private func accumulatePhaseGradient() {
+        remapPhases(weight.gradient.pointer, phase.phaseWeight.gradient.pointer, toPhases: false)
+    }
+
+    /// The one walk both directions share: (o, c) pairs with output channels in parallel, the
+    /// 36 contiguous taps of full[c, o] against four runs of 9 in the phase blocks
+    /// phases[(2p+q)·Cout + o, c], whose rows fill sequentially as c advances (no strided
+    /// one-float gathers). `toPhases`: phases = full's taps, else full += phases' taps.
+    private func remapPhases(_ full: UnsafeMutablePointer<Float>, _ phases: UnsafeMutablePointer<Float>,
+                             toPhases: Bool) {
         let cin = inputChannels, cout = outputChannels
-        let gw = UnsafeSendable(weight.gradient.pointer), gp = UnsafeSendable(phase.phaseWeight.gradient.pointer)
+        let w = UnsafeSendable(full), pw = UnsafeSendable(phases)
         let phaseStride = cout * cin * 9
         ConvTranspose2d.phaseTapSources.withUnsafeBufferPointer { table in
             let taps = UnsafeSendable(table.baseAddress!)
             parallelChunks(cout) { outputs in
                 for o in outputs {
                     for c in 0..<cin {
-                        let dst = gw.value + (c * cout + o) * 36, src = gp.value + (o * cin + c) * 9
+                        let taps36 = w.value + (c * cout + o) * 36, taps9 = pw.value + (o * cin + c) * 9
                         for phase in 0..<4 {
-                            let s = src + phase * phaseStride, t = taps.value + phase * 9
-                            for k in 0..<9 { dst[t[k]] += s[k] }
+                            let d = taps9 + phase * phaseStride, t = taps.value + phase * 9
+                            if toPhases {
+                                for k in 0..<9 { d[k] = taps36[t[k]] }
+                            } else {
+                                for k in 0..<9 { taps36[t[k]] += d[k] }
+                            }
                         }
                     }
                 }

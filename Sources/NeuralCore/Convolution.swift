@@ -321,7 +321,7 @@ public final class Convolution {
                               output: inputGradient, accumulate: true, scratch: scratch)
         case .directPixels:
             let layout = DirectLayout.pixels(height: g.height, width: g.width)
-            directWeightGradient(.directPixels, source: source, count: count, outputGradient: dy, lddy: lddy,
+            directWeightGradient(source: source, count: count, outputGradient: dy, lddy: lddy,
                                  weightGradient: dw, scratch: scratch)
             guard let inputGradient else { return }
             for b in 0..<count {
@@ -331,7 +331,7 @@ public final class Convolution {
                                   outputStride: inputGradient.channelStride, accumulate: true)
             }
         case .directLanes:
-            directWeightGradient(.directLanes, source: source, count: count, outputGradient: dy, lddy: lddy,
+            directWeightGradient(source: source, count: count, outputGradient: dy, lddy: lddy,
                                  weightGradient: dw, scratch: scratch)
             guard let inputGradient else { return }
             let layout = DirectLayout.lanes(height: g.height, width: g.width)
@@ -407,14 +407,15 @@ public final class Convolution {
             ConvKernel.fold(g, column: scratch, count: count, destination: inputGradient)
         }
     }
-    /// dW += dY ⋆ x as the direct kernel `k` computes it (pixels: SGEMM when M and C are large,
+
+    /// dW += dY ⋆ x for the direct 3×3 kernels (pixels: SGEMM when M and C are large,
     /// else the direct weight-gradient kernel; lanes: im2col + SGEMM over ~512 columns at a time).
-    private func directWeightGradient(_ k: Kernel, source: Planes, count: Int,
+    private func directWeightGradient(source: Planes, count: Int,
                                       outputGradient dy: UnsafeMutablePointer<Float>, lddy: Int,
                                       weightGradient dw: UnsafeMutablePointer<Float>,
                                       scratch: UnsafeMutablePointer<Float>) {
         let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
-        if k == .directPixels && !dwByGEMM {
+        if kernel == .directPixels && !dwByGEMM {
             // The direct kernel (few channels, where SGEMM packs a lot).
             let layout = DirectLayout.pixels(height: g.height, width: g.width), stride = c * layout.plane
             for b in 0..<count {
@@ -429,7 +430,7 @@ public final class Convolution {
         // SGEMM when both M and K = 9C are large (measured: M ≥ 128 and C ≥ 64, e.g. DCL at
         // 16×16) on the whole group; on the lanes layout ~512 columns at a time (the direct
         // weight-gradient kernel would sum its lanes every 16 pixels).
-        let patch = g.patchSize, step = k == .directLanes ? lanesDwImages : count
+        let patch = g.patchSize, step = kernel == .directLanes ? lanesDwImages : count
         for first in stride(from: 0, to: count, by: step) {
             let n = min(step, count - first), cols = n * p
             ConvKernel.unfold(g, source: source.starting(at: first), count: n, column: scratch)

@@ -122,19 +122,8 @@ public enum Winograd {
             // would map the 16 streams of a transform onto the same cache sets).
             let vPlane = c * ld + 16, mPlane = m * ld + 16
             let v = scratch, product = v + 16 * vPlane, staging = product + 16 * mPlane
-            if lanes {
-                for g in stride(from: 0, to: images, by: 16) {
-                    DirectConv.padLanes(source.starting(at: first + g), count: min(16, images - g), channels: c,
-                                        height: h, width: w, into: staging)
-                    transformInputLanes(staging, channels: c, height: h, width: w, into: v + g * t, ld: ld, plane: vPlane)
-                }
-            } else {
-                for b in 0..<images {
-                    transformInput(source.image(first + b), channelStride: source.channelStride, channels: c,
-                                   height: h, width: w, padded: staging, into: v + b * t, ld: ld,
-                                   plane: vPlane)
-                }
-            }
+            transformInputs(source.starting(at: first), images: images, channels: c, height: h, width: w, into: v,
+                            ld: ld, plane: vPlane, staging: staging)
             let uPlane = weightPlane(outputs: m, inputs: c)
             for xi in 0..<16 {
                 sgemm(m: m, n: n, k: c, a: u + xi * uPlane, lda: c, b: v + xi * vPlane, ldb: ld, beta: 0,
@@ -181,21 +170,17 @@ public enum Winograd {
             let ld = roundUp16(n)
             let vPlane = c * ld + 16, mPlane = m * ld + 16
             let v = du + 16 * uPlane, dm = v + 16 * vPlane, staging = dm + 16 * mPlane
+            transformInputs(source.starting(at: first), images: images, channels: c, height: h, width: w, into: v,
+                            ld: ld, plane: vPlane, staging: staging)
             if lanes {
                 for g in stride(from: 0, to: images, by: 16) {
-                    let k = min(16, images - g)
-                    DirectConv.padLanes(source.starting(at: first + g), count: k, channels: c, height: h, width: w,
-                                        into: staging)
-                    transformInputLanes(staging, channels: c, height: h, width: w, into: v + g * t, ld: ld, plane: vPlane)
-                    DirectConv.padLanes(dy.starting(at: first + g), count: k, channels: m, height: h, width: w,
-                                        into: staging)
+                    DirectConv.padLanes(dy.starting(at: first + g), count: min(16, images - g), channels: m,
+                                        height: h, width: w, into: staging)
                     transformGradientLanes(staging, outputs: m, height: h, width: w, into: dm + g * t, ld: ld,
                                            plane: mPlane)
                 }
             } else {
                 for b in 0..<images {
-                    transformInput(source.image(first + b), channelStride: source.channelStride, channels: c,
-                                   height: h, width: w, padded: staging, into: v + b * t, ld: ld, plane: vPlane)
                     transformGradient(dy.image(first + b), channelStride: dy.channelStride, outputs: m, height: h,
                                       width: w, into: dm + b * t, ld: ld, plane: mPlane)
                 }
@@ -211,26 +196,24 @@ public enum Winograd {
 
     /// dW[o, c] += Gᵀ dU[o, c] G for every kernel (dU [16][M][C], ξ-planes `plane` apart):
     /// along each axis (u₀, u₁, u₂, u₃) → (u₀ + ½(u₁ + u₂), ½(u₁ − u₂), ½(u₁ + u₂) + u₃).
+    /// Serial: it runs inside a worker of the layer's parallel region, on that worker's dW.
     static func accumulateKernelGradients(_ du: UnsafePointer<Float>, plane: Int, outputs m: Int, inputs c: Int,
                                           into dw: UnsafeMutablePointer<Float>, ldw: Int) {
-        let out = UnsafeSendable(dw)
-        parallelChunks(m) { range in
-            for o in range {
-                for ch in 0..<c {
-                    @inline(__always) func u(_ i: Int, _ j: Int) -> Float { du[(4 * i + j) * plane + o * c + ch] }
-                    @inline(__always) func gt(_ a: Float, _ b: Float, _ cc: Float, _ d: Float) -> (Float, Float, Float) {
-                        let p = 0.5 * (b + cc)
-                        return (a + p, 0.5 * (b - cc), p + d)
-                    }
-                    // Columns: Gᵀ on each of the four rows, then Gᵀ down the three columns.
-                    let r0 = gt(u(0, 0), u(0, 1), u(0, 2), u(0, 3)), r1 = gt(u(1, 0), u(1, 1), u(1, 2), u(1, 3))
-                    let r2 = gt(u(2, 0), u(2, 1), u(2, 2), u(2, 3)), r3 = gt(u(3, 0), u(3, 1), u(3, 2), u(3, 3))
-                    let k0 = gt(r0.0, r1.0, r2.0, r3.0), k1 = gt(r0.1, r1.1, r2.1, r3.1), k2 = gt(r0.2, r1.2, r2.2, r3.2)
-                    let g = out.value + o * ldw + ch * 9
-                    g[0] += k0.0; g[1] += k1.0; g[2] += k2.0
-                    g[3] += k0.1; g[4] += k1.1; g[5] += k2.1
-                    g[6] += k0.2; g[7] += k1.2; g[8] += k2.2
+        for o in 0..<m {
+            for ch in 0..<c {
+                @inline(__always) func u(_ i: Int, _ j: Int) -> Float { du[(4 * i + j) * plane + o * c + ch] }
+                @inline(__always) func gt(_ a: Float, _ b: Float, _ cc: Float, _ d: Float) -> (Float, Float, Float) {
+                    let p = 0.5 * (b + cc)
+                    return (a + p, 0.5 * (b - cc), p + d)
                 }
+                // Columns: Gᵀ on each of the four rows, then Gᵀ down the three columns.
+                let r0 = gt(u(0, 0), u(0, 1), u(0, 2), u(0, 3)), r1 = gt(u(1, 0), u(1, 1), u(1, 2), u(1, 3))
+                let r2 = gt(u(2, 0), u(2, 1), u(2, 2), u(2, 3)), r3 = gt(u(3, 0), u(3, 1), u(3, 2), u(3, 3))
+                let k0 = gt(r0.0, r1.0, r2.0, r3.0), k1 = gt(r0.1, r1.1, r2.1, r3.1), k2 = gt(r0.2, r1.2, r2.2, r3.2)
+                let g = dw + o * ldw + ch * 9
+                g[0] += k0.0; g[1] += k1.0; g[2] += k2.0
+                g[3] += k0.1; g[4] += k1.1; g[5] += k2.1
+                g[6] += k0.2; g[7] += k1.2; g[8] += k2.2
             }
         }
     }
@@ -292,6 +275,28 @@ public enum Winograd {
     }
 
     // MARK: input transform  V = Bᵀ d B
+
+    /// V for a chunk of `images` images (`source` from its first image) in the chunk's column
+    /// layout (`Winograd`'s header): 16 images at a time through the lanes (`staging` holds
+    /// their padded maps), else image by image (`staging` holds one padded plane).
+    static func transformInputs(_ source: Planes, images: Int, channels c: Int, height h: Int, width w: Int,
+                                into v: UnsafeMutablePointer<Float>, ld: Int, plane: Int,
+                                staging: UnsafeMutablePointer<Float>) {
+        let t = tiles(height: h, width: w)
+        if usesLanes(width: w) {
+            for g in stride(from: 0, to: images, by: 16) {
+                DirectConv.padLanes(source.starting(at: g), count: min(16, images - g), channels: c, height: h,
+                                    width: w, into: staging)
+                transformInputLanes(staging, channels: c, height: h, width: w, into: v + g * t, ld: ld, plane: plane)
+            }
+        } else {
+            for b in 0..<images {
+                transformInput(source.image(b), channelStride: source.channelStride, channels: c, height: h,
+                               width: w, padded: staging, into: v + b * t, ld: ld, plane: plane)
+            }
+        }
+    }
+
 
     /// V[ξ][c][tile] for the tiles of one image (C planes `channelStride` apart), ξ-planes
     /// `plane` floats apart, channel rows `ld` apart; `padded` holds one (H+2)×(W+2) plane.
