@@ -369,6 +369,88 @@ public enum DirectConv {
         }
     }
 
+    /// Floats of the lane sums `spaceToDepthLanesWeightGradient` accumulates: [⌈M/4⌉][4C][16].
+    static func spaceToDepthWeightGradientCount(outputs m: Int, inputs c: Int) -> Int {
+        (m + 3) / 4 * 4 * c * 16
+    }
+
+    /// The weight gradient of a space-to-depth convolution in the lanes layout, as lane sums
+    /// still to be spread over dW (`addSpaceToDepthWeightGradient`): for each block of 4
+    /// outputs o…o + 3 and S channel s, the vector at sums + ((o/4)·4C + s)·16, lane 4j + 2a + b,
+    /// += the sum over pixels and lanes of dY[o + j][y][x] ⊙ S[s][y + a][x + b]. S as
+    /// `spaceToDepthLanes` writes it ([4C][ho+1][wo+1][16]); dY's channel planes
+    /// `gradientStride` floats apart, rows `gradientRowStride`, pixels 16.
+    ///
+    /// Blocks of 4 outputs × the 4 taps of one S channel: 16 accumulators; along a row the
+    /// right-hand taps' vectors become the next pixel's left-hand ones, so 4 + 2 loads feed 16
+    /// FMAs. One 16-lane reduction and one vector add per block: the scalar adds into dW's
+    /// scattered taps come once per backward (they cost 5 % of the kernel when done per block).
+    static func spaceToDepthLanesWeightGradient(outputGradient dy: UnsafePointer<Float>, gradientStride: Int,
+                                                gradientRowStride: Int, outputs m: Int, s: UnsafePointer<Float>,
+                                                channels c: Int, height ho: Int, width wo: Int,
+                                                into sums: UnsafeMutablePointer<Float>) {
+        let plane = (ho + 1) * (wo + 1) * 16, row = 64 * (wo + 1), grow = 4 * gradientRowStride
+        // One block: outputs o…o + 3 (a partial last block repeats its last output; its sums
+        // are never spread), S channel ch. (As a function of its own the accumulators stay in
+        // registers; written inline in the loops the compiler spilled some.)
+        func block(_ o: Int, _ ch: Int) {
+            @inline(__always) func outputPlane(_ j: Int) -> UnsafeRawPointer {
+                UnsafeRawPointer(dy + min(o + j, m - 1) * gradientStride)
+            }
+            let g0 = outputPlane(0), g1 = outputPlane(1), g2 = outputPlane(2), g3 = outputPlane(3)
+            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+            var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+            var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>(), c3 = SIMD16<Float>()
+            var d0 = SIMD16<Float>(), d1 = SIMD16<Float>(), d2 = SIMD16<Float>(), d3 = SIMD16<Float>()
+            let input = UnsafeRawPointer(s + ch * plane)
+            for y in 0..<ho {
+                var top = input.load(fromByteOffset: y * row, as: SIMD16<Float>.self)
+                var bottom = input.load(fromByteOffset: y * row + row, as: SIMD16<Float>.self)
+                for x in 0..<wo {
+                    let go = y * grow + 64 * x, xo = y * row + 64 * x + 64
+                    let e0 = g0.load(fromByteOffset: go, as: SIMD16<Float>.self)
+                    let e1 = g1.load(fromByteOffset: go, as: SIMD16<Float>.self)
+                    let e2 = g2.load(fromByteOffset: go, as: SIMD16<Float>.self)
+                    let e3 = g3.load(fromByteOffset: go, as: SIMD16<Float>.self)
+                    let topRight = input.load(fromByteOffset: xo, as: SIMD16<Float>.self)
+                    let bottomRight = input.load(fromByteOffset: xo + row, as: SIMD16<Float>.self)
+                    a0.addProduct(e0, top); b0.addProduct(e1, top); c0.addProduct(e2, top); d0.addProduct(e3, top)
+                    a1.addProduct(e0, topRight); b1.addProduct(e1, topRight)
+                    c1.addProduct(e2, topRight); d1.addProduct(e3, topRight)
+                    a2.addProduct(e0, bottom); b2.addProduct(e1, bottom)
+                    c2.addProduct(e2, bottom); d2.addProduct(e3, bottom)
+                    a3.addProduct(e0, bottomRight); b3.addProduct(e1, bottomRight)
+                    c3.addProduct(e2, bottomRight); d3.addProduct(e3, bottomRight)
+                    top = topRight
+                    bottom = bottomRight
+                }
+            }
+            let total = sums16(a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3)
+            let slot = UnsafeMutableRawPointer(sums + ((o >> 2) * 4 * c + ch) * 16)
+            slot.storeBytes(of: slot.load(as: SIMD16<Float>.self) + total, as: SIMD16<Float>.self)
+        }
+        for o in stride(from: 0, to: m, by: 4) {
+            for ch in 0..<(4 * c) { block(o, ch) }
+        }
+    }
+
+    /// dW[o][c][2a + py][2b + px] += the sums `spaceToDepthLanesWeightGradient` left for output o,
+    /// S channel (c, py, px), tap (a, b) (dW rows `ldw` floats apart, as W).
+    static func addSpaceToDepthWeightGradient(_ sums: UnsafePointer<Float>, outputs m: Int, inputs c: Int,
+                                              into dw: UnsafeMutablePointer<Float>, ldw: Int) {
+        for o in 0..<m {
+            for ch in 0..<(4 * c) {
+                let lanes: Int = ((o >> 2) * 4 * c + ch) * 16 + 4 * (o & 3)
+                let column: Int = (ch >> 2) * 16 + ((ch >> 1) & 1) * 4 + (ch & 1)
+                let from = sums + lanes, target = dw + o * ldw + column
+                target[0] += from[0]      // a 0, b 0
+                target[2] += from[1]      // a 0, b 1
+                target[8] += from[2]      // a 1, b 0
+                target[10] += from[3]     // a 1, b 1
+            }
+        }
+    }
+
     /// Packs any kernel with `taps` taps per (output, input) pair, given element by element,
     /// into [⌈M/8⌉][C][taps][8] (zeros past M).
     public static func pack(outputs m: Int, inputs c: Int, taps: Int, into packed: UnsafeMutablePointer<Float>,

@@ -231,9 +231,9 @@ func convAndTransposedConvAreAdjoint(_ kernel: (Int, Int, Int)) {
 
 // MARK: the two kernels of `Convolution`
 
-/// The direct 3×3 kernels and im2col + SGEMM agree, for a weight slice (ldw > C·9), with
+/// The direct kernels and im2col + SGEMM agree, for a weight slice (ldw > C·k²), with
 /// accumulation into the output and into the input gradient, and an output-channel count that
-/// leaves a partial block of 8.
+/// leaves a partial block of 8; the weight gradient is the same without the input gradient.
 @Test(arguments: [(5, 11, 4, 16, 2, 3), (3, 8, 2, 32, 2, 3), (16, 3, 2, 64, 2, 3),   // pixels in the lanes
                   (64, 130, 2, 16, 2, 3),                                          // … dW by SGEMM
                   (5, 3, 6, 48, 2, 3), (4, 2, 2, 32, 3, 3), (7, 1, 4, 16, 1, 3),    // … M ≤ 3: 3×4 blocks
@@ -276,6 +276,12 @@ func directKernelsMatchIm2colGEMM(_ shape: (Int, Int, Int, Int, Int, Int)) {
                       lddy: count * px, weightGradient: dw.pointer,
                       inputGradient: .nchw(dx.pointer, channels: c, pixels: ipx), scratch: scratch.pointer)
         results.append(y.array + dw.array + dx.array)
+        // Without the input gradient, the same weight gradient.
+        let dwOnly = Tensor(shape: [m, ldw])
+        dwOnly.fill(1)
+        conv.backward(source: .nchw(x.pointer, channels: c, pixels: ipx), count: count, outputGradient: dy.pointer,
+                      lddy: count * px, weightGradient: dwOnly.pointer, inputGradient: nil, scratch: scratch.pointer)
+        #expect(dwOnly.array == dw.array)
         // Columns of the weight rows beyond the slice are never touched.
         #expect((0..<m).allSatisfy { r in (c * taps..<ldw).allSatisfy { dw[r * ldw + $0] == 1 } })
     }
