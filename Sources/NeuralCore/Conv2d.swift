@@ -82,9 +82,8 @@ public final class Conv2d: Layer, FLOPCounting {
                 let count = group.count, cols = count * p
                 let work = scratch.buffer(0, count: conv.scratchCount(images: count))
                 let target = ys.starting(at: group.lowerBound)
-                if count == 1 {
-                    conv.forward(source: xs.starting(at: group.lowerBound), count: 1, output: target.base, ldo: p,
-                                 scratch: work)
+                if count == 1 || conv.writesAnyPlanes {
+                    conv.forward(source: xs.starting(at: group.lowerBound), count: count, into: target, scratch: work)
                 } else {
                     let grouped = scratch.buffer(1, count: m * cols)
                     conv.forward(source: xs.starting(at: group.lowerBound), count: count, output: grouped, ldo: cols,

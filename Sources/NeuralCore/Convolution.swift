@@ -249,6 +249,17 @@ public final class Convolution {
 
     public func forward(source: Planes, count: Int, output: UnsafeMutablePointer<Float>, ldo: Int,
                         accumulate: Bool = false, scratch: UnsafeMutablePointer<Float>) {
+        forward(source: source, count: count, into: Planes(base: output, imageStride: geometry.outputPixels, channelStride: ldo),
+                accumulate: accumulate, scratch: scratch)
+    }
+
+    /// Whether `forward(into:)` writes any `Planes` (e.g. the NCHW output itself); SGEMM writes
+    /// only the grouped [M, n] matrix (or one image).
+    public var writesAnyPlanes: Bool { kernel != .gemm }
+
+    /// The forward pass into output `Planes` (grouped unless `writesAnyPlanes`).
+    public func forward(source: Planes, count: Int, into output: Planes, accumulate: Bool = false,
+                        scratch: UnsafeMutablePointer<Float>) {
         guard let weight else { preconditionFailure("Convolution.forward before setWeights") }
         let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
         switch kernel {
@@ -258,7 +269,7 @@ public final class Convolution {
                 DirectConv.pad(source.image(b), channelStride: source.channelStride, channels: c,
                               height: g.height, width: g.width, into: scratch)
                 DirectConv.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
-                                  output: output + b * p, outputStride: ldo, accumulate: accumulate)
+                                  output: output.image(b), outputStride: output.channelStride, accumulate: accumulate)
             }
         case .directLanes:
             let layout = DirectLayout.lanes(height: g.height, width: g.width)
@@ -270,8 +281,7 @@ public final class Convolution {
                 DirectConv.forward(padded: scratch, channels: c, layout: layout, packed: packed!.pointer, outputs: m,
                                   output: lanesOut, outputStride: 16 * p, accumulate: false)
                 DirectConv.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
-                                      into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
-                                      accumulate: accumulate)
+                                      into: output.starting(at: first), accumulate: accumulate)
             }
         case .spaceToDepth:
             let (hs, ws) = (g.height / 2 + 1, g.width / 2 + 1)
@@ -285,8 +295,7 @@ public final class Convolution {
                                        packed: packed!.pointer, outputs: m, output: lanesOut, outputStride: 16 * p,
                                        outputRowStride: 16 * g.outputWidth, outputPixelStride: 16)
                 DirectConv.unpackLanes(lanesOut, count: n, channels: m, pixels: p,
-                                      into: Planes(base: output + first * p, imageStride: p, channelStride: ldo),
-                                      accumulate: accumulate)
+                                      into: output.starting(at: first), accumulate: accumulate)
             }
         case .spaceToDepthPixels:
             let layout = DirectLayout.spaceToDepthPixels(height: g.height, width: g.width)
@@ -294,18 +303,18 @@ public final class Convolution {
                 DirectConv.spaceToDepthPixels(source.image(b), channelStride: source.channelStride, channels: c,
                                               height: g.height, width: g.width, into: scratch)
                 DirectConv.forward(padded: scratch, channels: 4 * c, layout: layout, packed: packed!.pointer, outputs: m,
-                                  output: output + b * p, outputStride: ldo, accumulate: accumulate)
+                                  output: output.image(b), outputStride: output.channelStride, accumulate: accumulate)
             }
         case .winograd:
             Winograd.convolve(source: source, count: count, channels: c, height: g.height, width: g.width,
                               transformed: transformed!.pointer, outputs: m,
-                              output: Planes(base: output, imageStride: p, channelStride: ldo),
-                              accumulate: accumulate, scratch: scratch)
+                              output: output, accumulate: accumulate, scratch: scratch)
         case .gemm:
+            precondition(count == 1 || output.imageStride == p, "SGEMM writes a grouped output")
             let n = count * p, k = g.patchSize
             ConvKernel.unfold(g, source: source, count: count, column: scratch)
             sgemm(m: m, n: n, k: k, a: weight, lda: ldw, b: scratch, ldb: n, beta: accumulate ? 1 : 0,
-                  c: output, ldc: ldo)
+                  c: output.base, ldc: output.channelStride)
         }
     }
 
