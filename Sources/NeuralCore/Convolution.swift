@@ -7,13 +7,12 @@
 ///   in the vector lanes for maps whose width is a multiple of 16, images in the lanes otherwise;
 /// - for 4×4 stride-2 pad-1 convolutions with ≥ 8 input channels (the encoder), direct 2×2
 ///   convolutions of the space-to-depth input S forward and of dY for the input gradient, and
-///   a direct weight-gradient kernel on S and dY from 8×8 outputs up; with fewer input channels
+///   a direct weight-gradient kernel on S and dY; with fewer input channels
 ///   (the RGB encoder layer) the same in the pixel layout, forward and weight gradient
 ///   (`SpaceToDepthPixels.swift`);
 /// - im2col + SGEMM on the whole group (`ConvKernel`) for the other geometries and passes
 ///   (resize-conv's 2×2 phase convolution, the RGB layer's input gradient, and the weight
-///   gradients where measured faster: lanes layout, space-to-depth under 8×8 outputs, pixels
-///   with M ≥ 128 and C ≥ 64).
+///   gradients where measured faster: lanes layout, pixels with M ≥ 128 and C ≥ 64).
 /// The choice is made per geometry (`kernel(for:)`); tests run every kernel against SGEMM and
 /// against the naive references.
 ///
@@ -21,6 +20,8 @@
 ///   input   images through `Planes` (NCHW or grouped), C channels
 ///   W       [M, C, kh, kw], rows `ldw` floats apart (ldw > C·kh·kw: a slice of a wider kernel)
 ///   Y, dY   [M, n] with row stride `ldo`/`lddy`, image b's pixels at column b·P
+///           (forward: or any output `Planes`, such as the layer's NCHW output, where
+///           `writesAnyPlanes`)
 public final class Convolution {
     /// The kernels a convolution can run on.
     public enum Kernel: Sendable {
@@ -33,8 +34,7 @@ public final class Convolution {
         /// 4×4 stride 2 pad 1 (the encoder's convolutions after the first) forward as a direct
         /// 2×2 convolution of the input's space-to-depth, images in the lanes; the input gradient
         /// likewise (2×2 convolutions of dY giving dS's real pixels, one per phase of S); the
-        /// weight gradient by a direct kernel on S and dY in lanes (im2col + SGEMM under 8×8
-        /// outputs).
+        /// weight gradient by a direct kernel on S and dY with the output channels in the lanes.
         case spaceToDepth
         /// 4×4 stride 2 pad 1 with few input channels (the RGB layer): forward and weight
         /// gradient as direct 2×2 kernels on the space-to-depth input in the pixel layout, one
@@ -53,12 +53,6 @@ public final class Convolution {
     private var lanesDwImages: Int { max(1, 512 / max(1, geometry.outputPixels)) }
     /// Whether the pixel-layout path computes the weight gradient by im2col + SGEMM.
     private var dwByGEMM: Bool { outputChannels >= 128 && geometry.channels >= 64 }
-    /// Whether the space-to-depth path computes the weight gradient by im2col + SGEMM: on
-    /// outputs under 8×8 (the encoder's last layer, 4×4) the direct kernel's lane sums come every
-    /// 16 pixels and cost more than SGEMM's packing (measured); from 8×8 up it is direct.
-    private var spaceToDepthDwByGEMM: Bool { geometry.outputPixels < 64 }
-    /// Images per weight-gradient SGEMM on the space-to-depth path (about 512 columns).
-    private var dwImages: Int { max(1, 512 / max(1, geometry.outputPixels)) }
     public var usesDirectKernel: Bool { kernel != .gemm }
     private var weight: UnsafePointer<Float>?
     private var ldw = 0
@@ -177,7 +171,8 @@ public final class Convolution {
         case .gemm: gemmColumns
         case .directPixels: 1024
         case .directLanes: 32 * geometry.outputPixels
-        case .spaceToDepth: 16 * geometry.outputPixels
+        // A worker's whole share: the weight gradient's sums are spread over dW once per group.
+        case .spaceToDepth: 1024 * geometry.outputPixels
         case .spaceToDepthPixels: geometry.outputPixels
         case .winograd: Winograd.chunkImages(height: geometry.height, width: geometry.width) * geometry.outputPixels
         }
@@ -235,13 +230,13 @@ public final class Convolution {
             return max(16 * ((g.channels + m) * plane + max(g.channels, m) * g.outputPixels),
                        g.patchSize * min(count, lanesDwImages) * g.outputPixels)
         case .spaceToDepth:
-            // Forward: S and the output in lanes; backward: the weight gradient's lane sums (or
-            // SGEMM's column matrix, first), S then dX (smaller), and padded dY.
+            // Forward: S and the output in lanes; backward: the weight gradient's sums, dY's rows
+            // of outputs, S then dX (smaller), and padded dY.
             let s2d = 4 * g.channels * (g.height / 2 + 1) * (g.width / 2 + 1)
             let paddedDy = (m + 3) / 4 * 4 * (g.outputHeight + 2) * (g.outputWidth + 2)
-            let sums = spaceToDepthDwByGEMM ? 0 : DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: g.channels)
-            return max(sums + 16 * (s2d + max(m * g.outputPixels, paddedDy)),
-                       spaceToDepthDwByGEMM ? g.patchSize * min(count, dwImages) * g.outputPixels : 0)
+            return DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: g.channels)
+                + DirectConv.outputsInLanesCount(outputs: m, pixels: g.outputPixels)
+                + 16 * (s2d + max(m * g.outputPixels, paddedDy))
         }
     }
 
@@ -364,45 +359,32 @@ public final class Convolution {
                                       into: inputGradient.starting(at: first), accumulate: true)
             }
         case .spaceToDepth:
-            // dW: on small outputs by im2col + SGEMM, a few images at a time, first; else by the
-            // direct kernel on S and padded dY, 16 images at a time in the loop below.
-            let direct = !spaceToDepthDwByGEMM
-            if !direct {
-                let k = g.patchSize
-                for first in stride(from: 0, to: count, by: dwImages) {
-                    let n = min(dwImages, count - first), cols = n * p
-                    ConvKernel.unfold(g, source: source.starting(at: first), count: n, column: scratch)
-                    sgemm(transposeB: true, m: m, n: k, k: cols, a: dy + first * p, lda: lddy, b: scratch, ldb: cols,
-                          beta: 1, c: dw, ldc: ldw)
-                }
-                guard inputGradient != nil else { return }
-            }
+            // 16 images at a time: dY padded by 1 in lanes, and S.
+            // dW: the direct kernel with the output channels in the lanes, on S and dY's rows of
+            // outputs (`outputsInLanes`), its sums spread over dW once per group.
             // dS = the valid 2×2 convolution of dY padded by 1 with W2 flipped and transposed
-            // (M rounded up to 4 channels, the extra ones zero), 16 images at a time, only at
-            // S's real pixels: phase (py, px) of S, its C channels (c, py, px), is real on an
-            // Ho × Wo window of the grid at (1 − py, 1 − px), whose pixel (i, j) is dX's
-            // (2i + 1 − py, 2j + 1 − px); it reads dY's padding only on its top row when py = 1,
-            // its bottom row when py = 0, and likewise columns. dX gathered in lanes [C][H][W][16],
-            // in the space S took for the weight gradient.
+            // (M rounded up to 4 channels, the extra ones zero), only at S's real pixels: phase
+            // (py, px) of S, its C channels (c, py, px), is real on an Ho × Wo window of the grid
+            // at (1 − py, 1 − px), whose pixel (i, j) is dX's (2i + 1 − py, 2j + 1 − px); it reads
+            // dY's padding only on its top row when py = 1, its bottom row when py = 0, and
+            // likewise columns. dX gathered in lanes [C][H][W][16], in the space S took.
             let (ho, wo) = (g.outputHeight, g.outputWidth), m4 = (m + 3) / 4 * 4
             let (hp, wp) = (ho + 2, wo + 2), ipx = g.height * g.width
-            let sums = scratch, sumsCount = direct ? DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: c) : 0
-            let lanesS = scratch + sumsCount, lanesDx = lanesS, lanesDy = lanesS + 4 * c * (ho + 1) * (wo + 1) * 16
+            let sums = scratch, rows = sums + DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: c)
+            let lanesS = rows + DirectConv.outputsInLanesCount(outputs: m, pixels: p)
+            let lanesDx = lanesS, lanesDy = lanesS + 4 * c * (ho + 1) * (wo + 1) * 16
             let phaseWeights = DirectConv.spaceToDepthInputGradientPhaseCount(outputs: m, inputs: c)
-            fillZero(sums, sumsCount)
+            fillZero(sums, DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: c))
             fillZero(lanesDy + m * hp * wp * 16, (m4 - m) * hp * wp * 16)
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)
                 DirectConv.padLanes(Planes(base: dy + first * p, imageStride: p, channelStride: lddy), count: n,
                                    channels: m, height: ho, width: wo, into: lanesDy)
-                if direct {
-                    DirectConv.spaceToDepthLanes(source.starting(at: first), count: n, channels: c, height: g.height,
-                                                width: g.width, into: lanesS)
-                    DirectConv.spaceToDepthLanesWeightGradient(outputGradient: lanesDy + (wp + 1) * 16,
-                                                               gradientStride: hp * wp * 16, gradientRowStride: wp * 16,
-                                                               outputs: m, s: lanesS, channels: c, height: ho,
-                                                               width: wo, into: sums)
-                }
+                DirectConv.spaceToDepthLanes(source.starting(at: first), count: n, channels: c, height: g.height,
+                                            width: g.width, into: lanesS)
+                DirectConv.outputsInLanes(lanesDy, outputs: m, height: ho, width: wo, into: rows)
+                DirectConv.spaceToDepthLanesWeightGradient(rows, outputs: m, s: lanesS, channels: c, height: ho, width: wo,
+                                                      into: sums)
                 guard let inputGradient else { continue }
                 for py in 0..<2 {
                     for px in 0..<2 {
@@ -419,7 +401,7 @@ public final class Convolution {
                 DirectConv.unpackLanes(lanesDx, count: n, channels: c, pixels: ipx,
                                       into: inputGradient.starting(at: first), accumulate: true)
             }
-            if direct { DirectConv.addSpaceToDepthWeightGradient(sums, outputs: m, inputs: c, into: dw, ldw: ldw) }
+            DirectConv.addSpaceToDepthWeightGradient(sums, outputs: m, inputs: c, into: dw, ldw: ldw)
         case .spaceToDepthPixels:
             let layout = DirectLayout.spaceToDepthPixels(height: g.height, width: g.width)
             for b in 0..<count {

@@ -369,84 +369,122 @@ public enum DirectConv {
         }
     }
 
-    /// Floats of the lane sums `spaceToDepthLanesWeightGradient` accumulates: [⌈M/4⌉][4C][16].
-    static func spaceToDepthWeightGradientCount(outputs m: Int, inputs c: Int) -> Int {
-        (m + 3) / 4 * 4 * c * 16
+    // The weight gradient of a space-to-depth convolution. With images in the lanes each weight
+    // would end a block as 16 partial sums to add up (measured: 18 % of such a kernel's time on
+    // an 8×8 output; on 4×4 it lost to im2col + SGEMM); with the output channels in the lanes
+    // there are none: dY's vectors are 16 outputs of one pixel of one image, S's taps are
+    // broadcast.
+
+    /// Output channels rounded up to whole pairs of vectors (`spaceToDepthLanesWeightGradient`).
+    static func outputs32(_ m: Int) -> Int { (m + 31) / 32 * 32 }
+
+    /// Floats of the weight gradient's sums: [4C][4 taps][M32].
+    static func spaceToDepthWeightGradientCount(outputs m: Int, inputs c: Int) -> Int { 16 * c * outputs32(m) }
+
+    /// Floats of `outputsInLanes`' rows: [P·16][M32].
+    static func outputsInLanesCount(outputs m: Int, pixels p: Int) -> Int { 16 * p * outputs32(m) }
+
+    /// dY of up to 16 images with the output channels in the vector lanes, for
+    /// `spaceToDepthLanesWeightGradient`: row p·16 + n (output pixel p, image n) of
+    /// [P·16][M32] holds dY[n][0..<M32][p] (zero past M), from dY padded in lanes
+    /// ([M4][ho+2][wo+2][16], `padLanes`) by 16×16 transposes.
+    static func outputsInLanes(_ paddedDy: UnsafePointer<Float>, outputs m: Int, height ho: Int, width wo: Int,
+                               into rows: UnsafeMutablePointer<Float>) {
+        let m32 = outputs32(m), wp = wo + 2, plane = (ho + 2) * wp * 16
+        for o in stride(from: 0, to: m32, by: 16) {
+            for y in 0..<ho {
+                for x in 0..<wo {
+                    let p = y * wo + x, pixel = ((y + 1) * wp + x + 1) * 16
+                    transpose16(load: { j in
+                        o + j < m ? UnsafeRawPointer(paddedDy + (o + j) * plane + pixel).load(as: SIMD16<Float>.self)
+                                  : SIMD16<Float>()
+                    }, store: { n, v in
+                        UnsafeMutableRawPointer(rows + (p * 16 + n) * m32 + o).storeBytes(of: v, as: SIMD16<Float>.self)
+                    })
+                }
+            }
+        }
     }
 
-    /// The weight gradient of a space-to-depth convolution in the lanes layout, as lane sums
-    /// still to be spread over dW (`addSpaceToDepthWeightGradient`): for each block of 4
-    /// outputs o…o + 3 and S channel s, the vector at sums + ((o/4)·4C + s)·16, lane 4j + 2a + b,
-    /// += the sum over pixels and lanes of dY[o + j][y][x] ⊙ S[s][y + a][x + b]. S as
-    /// `spaceToDepthLanes` writes it ([4C][ho+1][wo+1][16]); dY's channel planes
-    /// `gradientStride` floats apart, rows `gradientRowStride`, pixels 16.
-    ///
-    /// Blocks of 4 outputs × the 4 taps of one S channel: 16 accumulators; along a row the
-    /// right-hand taps' vectors become the next pixel's left-hand ones, so 4 + 2 loads feed 16
-    /// FMAs. One 16-lane reduction and one vector add per block: the scalar adds into dW's
-    /// scattered taps come once per backward (they cost 5 % of the kernel when done per block).
-    static func spaceToDepthLanesWeightGradient(outputGradient dy: UnsafePointer<Float>, gradientStride: Int,
-                                                gradientRowStride: Int, outputs m: Int, s: UnsafePointer<Float>,
-                                                channels c: Int, height ho: Int, width wo: Int,
-                                                into sums: UnsafeMutablePointer<Float>) {
-        let plane = (ho + 1) * (wo + 1) * 16, row = 64 * (wo + 1), grow = 4 * gradientRowStride
-        // One block: outputs o…o + 3 (a partial last block repeats its last output; its sums
-        // are never spread), S channel ch. (As a function of its own the accumulators stay in
-        // registers; written inline in the loops the compiler spilled some.)
-        func block(_ o: Int, _ ch: Int) {
-            @inline(__always) func outputPlane(_ j: Int) -> UnsafeRawPointer {
-                UnsafeRawPointer(dy + min(o + j, m - 1) * gradientStride)
-            }
-            let g0 = outputPlane(0), g1 = outputPlane(1), g2 = outputPlane(2), g3 = outputPlane(3)
+    /// The weight gradient of a space-to-depth convolution with the output channels in the
+    /// vector lanes: sums[(s·4 + 2a + b)·M32 + o] += Σ_{y, x, n} dY[n][o][y][x] · S[s][y + a][x + b][n]
+    /// for S in lanes ([4C][ho+1][wo+1][16], `spaceToDepthLanes`) and dY's rows from
+    /// `outputsInLanes` (`addSpaceToDepthWeightGradient` spreads the sums over dW). Blocks of
+    /// 2 S channels × 4 taps × 32 outputs: 16 accumulators, 2 vector loads and 8 broadcasts per
+    /// 16 FMAs, over a band of output rows.
+    static func spaceToDepthLanesWeightGradient(_ rows: UnsafePointer<Float>, outputs m: Int,
+                                                s: UnsafePointer<Float>, channels c: Int, height ho: Int,
+                                                width wo: Int, into sums: UnsafeMutablePointer<Float>) {
+        let m32 = outputs32(m), ws = wo + 1, plane = (ho + 1) * ws * 16, down = ws * 16
+        func block(_ o: Int, _ s0: Int, _ outputRows: Range<Int>) {
             var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
             var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
             var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>(), c3 = SIMD16<Float>()
             var d0 = SIMD16<Float>(), d1 = SIMD16<Float>(), d2 = SIMD16<Float>(), d3 = SIMD16<Float>()
-            let input = UnsafeRawPointer(s + ch * plane)
-            for y in 0..<ho {
-                var top = input.load(fromByteOffset: y * row, as: SIMD16<Float>.self)
-                var bottom = input.load(fromByteOffset: y * row + row, as: SIMD16<Float>.self)
+            let first = s + s0 * plane, second = first + plane
+            for y in outputRows {
                 for x in 0..<wo {
-                    let go = y * grow + 64 * x, xo = y * row + 64 * x + 64
-                    let e0 = g0.load(fromByteOffset: go, as: SIMD16<Float>.self)
-                    let e1 = g1.load(fromByteOffset: go, as: SIMD16<Float>.self)
-                    let e2 = g2.load(fromByteOffset: go, as: SIMD16<Float>.self)
-                    let e3 = g3.load(fromByteOffset: go, as: SIMD16<Float>.self)
-                    let topRight = input.load(fromByteOffset: xo, as: SIMD16<Float>.self)
-                    let bottomRight = input.load(fromByteOffset: xo + row, as: SIMD16<Float>.self)
-                    a0.addProduct(e0, top); b0.addProduct(e1, top); c0.addProduct(e2, top); d0.addProduct(e3, top)
-                    a1.addProduct(e0, topRight); b1.addProduct(e1, topRight)
-                    c1.addProduct(e2, topRight); d1.addProduct(e3, topRight)
-                    a2.addProduct(e0, bottom); b2.addProduct(e1, bottom)
-                    c2.addProduct(e2, bottom); d2.addProduct(e3, bottom)
-                    a3.addProduct(e0, bottomRight); b3.addProduct(e1, bottomRight)
-                    c3.addProduct(e2, bottomRight); d3.addProduct(e3, bottomRight)
-                    top = topRight
-                    bottom = bottomRight
+                    let pixel = (y * ws + x) * 16, row = rows + (y * wo + x) * 16 * m32 + o
+                    for n in 0..<16 {
+                        let r = UnsafeRawPointer(row + n * m32)
+                        let e0 = r.load(as: SIMD16<Float>.self), e1 = r.load(fromByteOffset: 64, as: SIMD16<Float>.self)
+                        let i = pixel + n
+                        var v = SIMD16<Float>(repeating: first[i])
+                        a0.addProduct(e0, v); b0.addProduct(e1, v)
+                        v = SIMD16<Float>(repeating: first[i + 16])
+                        a1.addProduct(e0, v); b1.addProduct(e1, v)
+                        v = SIMD16<Float>(repeating: first[i + down])
+                        a2.addProduct(e0, v); b2.addProduct(e1, v)
+                        v = SIMD16<Float>(repeating: first[i + down + 16])
+                        a3.addProduct(e0, v); b3.addProduct(e1, v)
+                        v = SIMD16<Float>(repeating: second[i])
+                        c0.addProduct(e0, v); d0.addProduct(e1, v)
+                        v = SIMD16<Float>(repeating: second[i + 16])
+                        c1.addProduct(e0, v); d1.addProduct(e1, v)
+                        v = SIMD16<Float>(repeating: second[i + down])
+                        c2.addProduct(e0, v); d2.addProduct(e1, v)
+                        v = SIMD16<Float>(repeating: second[i + down + 16])
+                        c3.addProduct(e0, v); d3.addProduct(e1, v)
+                    }
                 }
             }
-            let total = sums16(a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3)
-            let slot = UnsafeMutableRawPointer(sums + ((o >> 2) * 4 * c + ch) * 16)
-            slot.storeBytes(of: slot.load(as: SIMD16<Float>.self) + total, as: SIMD16<Float>.self)
+            @inline(__always) func add(_ v: SIMD16<Float>, _ channel: Int, _ tap: Int, _ half: Int) {
+                let r = UnsafeMutableRawPointer(sums + (channel * 4 + tap) * m32 + o + 16 * half)
+                r.storeBytes(of: r.load(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+            }
+            add(a0, s0, 0, 0); add(a1, s0, 1, 0); add(a2, s0, 2, 0); add(a3, s0, 3, 0)
+            add(b0, s0, 0, 1); add(b1, s0, 1, 1); add(b2, s0, 2, 1); add(b3, s0, 3, 1)
+            add(c0, s0 + 1, 0, 0); add(c1, s0 + 1, 1, 0); add(c2, s0 + 1, 2, 0); add(c3, s0 + 1, 3, 0)
+            add(d0, s0 + 1, 0, 1); add(d1, s0 + 1, 1, 1); add(d2, s0 + 1, 2, 1); add(d3, s0 + 1, 3, 1)
         }
-        for o in stride(from: 0, to: m, by: 4) {
-            for ch in 0..<(4 * c) { block(o, ch) }
+        // Bands of output rows whose dY rows (for all outputs) take about 256 KB, to stay in L2
+        // while every S channel passes over them.
+        let band = max(1, 65536 / (wo * 16 * m32))
+        for y in stride(from: 0, to: ho, by: band) {
+            for s0 in stride(from: 0, to: 4 * c, by: 2) {
+                for o in stride(from: 0, to: m32, by: 32) { block(o, s0, y..<min(ho, y + band)) }
+            }
         }
     }
 
-    /// dW[o][c][2a + py][2b + px] += the sums `spaceToDepthLanesWeightGradient` left for output o,
-    /// S channel (c, py, px), tap (a, b) (dW rows `ldw` floats apart, as W).
+    /// dW[o][c][2a + py][2b + px] += the sums `spaceToDepthLanesWeightGradient` left: for
+    /// each input channel c and 16 outputs, one 16×16 transpose turns the 16 taps' vectors of
+    /// outputs into the outputs' rows of 16 taps (W's [4][4] of channel c, one vector each).
     static func addSpaceToDepthWeightGradient(_ sums: UnsafePointer<Float>, outputs m: Int, inputs c: Int,
                                               into dw: UnsafeMutablePointer<Float>, ldw: Int) {
-        for o in 0..<m {
-            for ch in 0..<(4 * c) {
-                let lanes: Int = ((o >> 2) * 4 * c + ch) * 16 + 4 * (o & 3)
-                let column: Int = (ch >> 2) * 16 + ((ch >> 1) & 1) * 4 + (ch & 1)
-                let from = sums + lanes, target = dw + o * ldw + column
-                target[0] += from[0]      // a 0, b 0
-                target[2] += from[1]      // a 0, b 1
-                target[8] += from[2]      // a 1, b 0
-                target[10] += from[3]     // a 1, b 1
+        let m32 = outputs32(m)
+        for ci in 0..<c {
+            for o in stride(from: 0, to: m, by: 16) {
+                transpose16(load: { q in
+                    // W's tap q = 4ky + kx: S channel (ci, ky & 1, kx & 1), tap (ky >> 1, kx >> 1).
+                    let ky = q >> 2, kx = q & 3
+                    let ch = 4 * ci + 2 * (ky & 1) + (kx & 1), t = 2 * (ky >> 1) + (kx >> 1)
+                    return UnsafeRawPointer(sums + (ch * 4 + t) * m32 + o).load(as: SIMD16<Float>.self)
+                }, store: { j, v in
+                    guard o + j < m else { return }
+                    let row = UnsafeMutableRawPointer(dw + (o + j) * ldw + ci * 16)
+                    row.storeBytes(of: row.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+                })
             }
         }
     }
