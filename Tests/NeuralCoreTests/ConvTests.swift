@@ -101,7 +101,7 @@ let convCases = [
     ConvCase(n: 2, cin: 9, cout: 10, h: 2, w: 16, k: 3, s: 1, p: 1, bias: false, direct: false),
     ConvCase(n: 3, cin: 5, cout: 4, h: 6, w: 6, k: 4, s: 2, p: 1, bias: false, direct: false),      // GEMM encoder
     ConvCase(n: 18, cin: 8, cout: 9, h: 8, w: 10, k: 4, s: 2, p: 1, bias: true),  // space-to-depth, > 16 images
-    ConvCase(n: 17, cin: 8, cout: 6, h: 16, w: 18, k: 4, s: 2, p: 1, bias: true), // … 8×9 outputs: direct dW
+    ConvCase(n: 17, cin: 8, cout: 6, h: 16, w: 18, k: 4, s: 2, p: 1, bias: true), // … 8×9 outputs, one group
 ]
 
 @Test(arguments: convCases)
