@@ -132,26 +132,30 @@ public final class Conv2d: Layer, FLOPCounting {
             plan.forEachGroup(ofWorker: worker) { group in
                 let count = group.count, cols = count * p
                 let work = scratch.buffer(0, count: conv.scratchCount(images: count))
-                // dY as one [M, count·P] matrix: the NCHW block itself for one image, else a copy.
-                let grad: UnsafeMutablePointer<Float>
-                if count == 1 {
-                    grad = dys.image(group.lowerBound)
+                // dY: the NCHW planes themselves for one image or a kernel that reads any planes,
+                // else a copy as one [M, count·P] matrix.
+                let grad: Planes
+                if count == 1 || conv.readsAnyGradientPlanes {
+                    grad = dys.starting(at: group.lowerBound)
                 } else {
-                    grad = scratch.buffer(1, count: m * cols)
+                    let grouped = scratch.buffer(1, count: m * cols)
+                    grad = .grouped(grouped, count: count, pixels: p)
                     ConvKernel.copy(channels: m, pixels: p, count: count, from: dys.starting(at: group.lowerBound),
-                                    to: .grouped(grad, count: count, pixels: p))
+                                    to: grad)
                 }
                 // dx is accumulated into: each worker clears its own images first.
                 if wantsInput { fillZero(dxs.image(group.lowerBound), count * imageFloats) }
                 if let db {
-                    for o in 0..<m {
-                        let row = grad + o * cols
-                        var s: Float = 0
-                        for i in 0..<cols { s += row[i] }
-                        db[o] += s
+                    for b in 0..<count {
+                        for o in 0..<m {
+                            let row = grad.image(b) + o * grad.channelStride
+                            var s: Float = 0
+                            for i in 0..<p { s += row[i] }
+                            db[o] += s
+                        }
                     }
                 }
-                conv.backward(source: xs.starting(at: group.lowerBound), count: count, outputGradient: grad, lddy: cols,
+                conv.backward(source: xs.starting(at: group.lowerBound), count: count, outputGradient: grad,
                               weightGradient: dw, inputGradient: wantsInput ? dxs.starting(at: group.lowerBound) : nil,
                               scratch: work)
             }

@@ -321,15 +321,31 @@ public final class Convolution {
     public func backward(source: Planes, count: Int, outputGradient dy: UnsafeMutablePointer<Float>, lddy: Int,
                          weightGradient dw: UnsafeMutablePointer<Float>, inputGradient: Planes?,
                          scratch: UnsafeMutablePointer<Float>) {
+        backward(source: source, count: count,
+                 outputGradient: Planes(base: dy, imageStride: geometry.outputPixels, channelStride: lddy),
+                 weightGradient: dw, inputGradient: inputGradient, scratch: scratch)
+    }
+
+    /// Whether `backward` reads dY as any `Planes` (such as the layer's NCHW gradient); the
+    /// other kernels read the grouped [M, n] matrix (or one image).
+    public var readsAnyGradientPlanes: Bool { kernel == .spaceToDepth || kernel == .winograd }
+
+    /// The backward pass with dY given as `Planes` (grouped unless `readsAnyGradientPlanes`).
+    public func backward(source: Planes, count: Int, outputGradient dys: Planes,
+                         weightGradient dw: UnsafeMutablePointer<Float>, inputGradient: Planes?,
+                         scratch: UnsafeMutablePointer<Float>) {
         guard let weight else { preconditionFailure("Convolution.backward before setWeights") }
         let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
+        precondition(readsAnyGradientPlanes || count == 1 || dys.imageStride == p, "dY must be grouped for \(kernel)")
+        // The grouped matrix [M, n], for the kernels that read it so.
+        let dy = dys.base, lddy = dys.channelStride
         switch kernel {
         case .winograd:
-            Winograd.weightGradient(source: source, outputGradient: Planes(base: dy, imageStride: p, channelStride: lddy),
+            Winograd.weightGradient(source: source, outputGradient: dys,
                                     count: count, channels: c, height: g.height, width: g.width, outputs: m,
                                     into: dw, ldw: ldw, scratch: scratch)
             guard let inputGradient else { return }
-            Winograd.convolve(source: Planes(base: dy, imageStride: p, channelStride: lddy), count: count, channels: m,
+            Winograd.convolve(source: dys, count: count, channels: m,
                               height: g.height, width: g.width, transformed: transformedFlipped!.pointer, outputs: c,
                               output: inputGradient, accumulate: true, scratch: scratch)
         case .directPixels:
@@ -378,8 +394,8 @@ public final class Convolution {
             fillZero(lanesDy + m * hp * wp * 16, (m4 - m) * hp * wp * 16)
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)
-                DirectConv.padLanes(Planes(base: dy + first * p, imageStride: p, channelStride: lddy), count: n,
-                                   channels: m, height: ho, width: wo, into: lanesDy)
+                DirectConv.padLanes(dys.starting(at: first), count: n, channels: m, height: ho, width: wo,
+                                   into: lanesDy)
                 DirectConv.spaceToDepthLanes(source.starting(at: first), count: n, channels: c, height: g.height,
                                             width: g.width, into: lanesS)
                 DirectConv.outputsInLanes(lanesDy, outputs: m, height: ho, width: wo, into: rows)
