@@ -399,8 +399,8 @@ public final class Convolution {
                 DirectConv.spaceToDepthLanes(source.starting(at: first), count: n, channels: c, height: g.height,
                                             width: g.width, into: lanesS)
                 DirectConv.outputsInLanes(lanesDy, outputs: m, height: ho, width: wo, into: rows)
-                DirectConv.spaceToDepthLanesWeightGradient(rows, outputs: m, s: lanesS, channels: c, height: ho, width: wo,
-                                                      into: sums)
+                DirectConv.spaceToDepthLanesWeightGradient(rows, outputs: m, s: lanesS, channels: c, height: ho,
+                                                           width: wo, into: sums)
                 guard let inputGradient else { continue }
                 for py in 0..<2 {
                     for px in 0..<2 {
