@@ -134,17 +134,17 @@ public enum DirectConv {
         let out = UnsafeSendable(packed)
         parallelFor((m + 7) / 8) { b in
             let block = out.value + b * c * 16 * 8
-            for j in 0..<8 {
-                let o = 8 * b + j
-                for ch in 0..<c {
-                    let dst = block + ch * 128 + j
-                    if o < m {
-                        let src = weight + o * ldw + ch * 16
-                        for t in 0..<16 { dst[Int(slot[t]) &* 8] = src[t] }
-                    } else {
-                        for t in 0..<16 { dst[t &* 8] = 0 }
-                    }
-                }
+            // Per channel, one transpose: the 8 outputs' rows of 16 taps become 16 taps' vectors
+            // of 8 outputs (rows past M zero).
+            for ch in 0..<c {
+                transpose16(load: { j in
+                    j < 8 && 8 * b + j < m
+                        ? UnsafeRawPointer(weight + (8 * b + j) * ldw + ch * 16).loadUnaligned(as: SIMD16<Float>.self)
+                        : SIMD16<Float>()
+                }, store: { t, v in
+                    UnsafeMutableRawPointer(block + ch * 128 + Int(slot[t]) * 8).storeBytes(of: v.lowHalf,
+                                                                                           as: SIMD8<Float>.self)
+                })
             }
         }
     }
@@ -357,14 +357,18 @@ public enum DirectConv {
             let block = out.value + blk * m4 * 32, channels = min(8, c - 8 * blk)
             if channels < 8 || m < m4 { for ph in 0..<4 { fillZero(block + ph * phaseCount, m4 * 32) } }
             for o in 0..<m {
+                // One transpose: the 8 channels' rows of 16 taps become 16 taps' vectors of 8
+                // channels (rows past C zero); tap (ky, kx) is phase (ky & 1, kx & 1)'s tap
+                // (1 − ky/2, 1 − kx/2).
                 let src = weight + o * ldw + 8 * blk * 16
-                for ph in 0..<4 {
-                    let (py, px) = (ph >> 1, ph & 1), dst = block + ph * phaseCount + o * 32
-                    for t in 0..<4 {
-                        let tap = (2 - 2 * (t >> 1) + py) * 4 + 2 - 2 * (t & 1) + px
-                        for j in 0..<channels { dst[t * 8 + j] = src[j * 16 + tap] }
-                    }
-                }
+                transpose16(load: { j in
+                    j < channels ? UnsafeRawPointer(src + j * 16).loadUnaligned(as: SIMD16<Float>.self) : SIMD16<Float>()
+                }, store: { q, v in
+                    let ky = q >> 2, kx = q & 3
+                    let phase = 2 * (ky & 1) + (kx & 1), t = 2 * (1 - (ky >> 1)) + 1 - (kx >> 1)
+                    UnsafeMutableRawPointer(block + phase * phaseCount + o * 32 + t * 8).storeBytes(of: v.lowHalf,
+                                                                                                   as: SIMD8<Float>.self)
+                })
             }
         }
     }
