@@ -386,11 +386,12 @@ public final class Convolution {
             // likewise columns. dX gathered in lanes [C][H][W][16], in the space S took.
             let (ho, wo) = (g.outputHeight, g.outputWidth), m4 = (m + 3) / 4 * 4
             let (hp, wp) = (ho + 2, wo + 2), ipx = g.height * g.width
-            let sums = scratch, rows = sums + DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: c)
+            let sumsCount = DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: c)
+            let sums = scratch, rows = sums + sumsCount
             let lanesS = rows + DirectConv.outputsInLanesCount(outputs: m, pixels: p)
             let lanesDx = lanesS, lanesDy = lanesS + 4 * c * (ho + 1) * (wo + 1) * 16
             let phaseWeights = DirectConv.spaceToDepthInputGradientPhaseCount(outputs: m, inputs: c)
-            fillZero(sums, DirectConv.spaceToDepthWeightGradientCount(outputs: m, inputs: c))
+            fillZero(sums, sumsCount)
             fillZero(lanesDy + m * hp * wp * 16, (m4 - m) * hp * wp * 16)
             for first in stride(from: 0, to: count, by: 16) {
                 let n = min(16, count - first)

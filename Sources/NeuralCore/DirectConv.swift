@@ -355,7 +355,8 @@ public enum DirectConv {
         let out = UnsafeSendable(packed)
         parallelFor((c + 7) / 8) { blk in
             let block = out.value + blk * m4 * 32, channels = min(8, c - 8 * blk)
-            if channels < 8 || m < m4 { for ph in 0..<4 { fillZero(block + ph * phaseCount, m4 * 32) } }
+            // Rows past M are zero (channels past C get zeros from the transposes).
+            if m < m4 { for ph in 0..<4 { fillZero(block + ph * phaseCount + m * 32, (m4 - m) * 32) } }
             for o in 0..<m {
                 // One transpose: the 8 channels' rows of 16 taps become 16 taps' vectors of 8
                 // channels (rows past C zero); tap (ky, kx) is phase (ky & 1, kx & 1)'s tap
