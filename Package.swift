@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "vae-faces", targets: ["vae-faces"]),
         .library(name: "VAEFaces", targets: ["VAEFaces"]),
         .library(name: "NeuralCore", targets: ["NeuralCore"]),
+        .library(name: "TensorIO", targets: ["TensorIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,25 +31,34 @@ let package = Package(
             swiftSettings: nativeCPU,
             linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
 
+        // Tensors in and out of files: safetensors and NumPy .npy, written atomically; the one
+        // error type for a file that cannot be read, written or understood.
+        .target(
+            name: "TensorIO",
+            dependencies: ["NeuralCore"],
+            swiftSettings: nativeCPU),
+
         // Faces: data pipeline, image I/O, the VAE, training, sampling, the artifact score.
         .target(
             name: "VAEFaces",
-            dependencies: ["NeuralCore", "CPNG", "CTurboJPEG"],
+            dependencies: ["NeuralCore", "TensorIO", "CPNG", "CTurboJPEG"],
             swiftSettings: nativeCPU,
             linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
 
         // The command-line tool: a thin layer over VAEFaces.
         .executableTarget(
             name: "vae-faces",
-            dependencies: ["VAEFaces", "NeuralCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VAEFaces", "NeuralCore", "TensorIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: nativeCPU),
 
         // Naive reference kernels and gradient checking, shared by the test targets.
         .target(name: "TestSupport", dependencies: ["NeuralCore"], path: "Tests/TestSupport"),
 
-        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TestSupport"],
-                    exclude: ["Fixtures", "Golden"], swiftSettings: nativeCPU),
-        .testTarget(name: "VAEFacesTests", dependencies: ["VAEFaces", "NeuralCore", "TestSupport", "vae-faces"],
+        .testTarget(name: "NeuralCoreTests", dependencies: ["NeuralCore", "TensorIO", "TestSupport"],
+                    exclude: ["Golden"], swiftSettings: nativeCPU),
+        .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "NeuralCore"],
+                    exclude: ["Fixtures"], swiftSettings: nativeCPU),
+        .testTarget(name: "VAEFacesTests", dependencies: ["VAEFaces", "NeuralCore", "TensorIO", "TestSupport", "vae-faces"],
                     exclude: ["Golden"], swiftSettings: nativeCPU),
     ]
 )

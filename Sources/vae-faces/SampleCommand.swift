@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NeuralCore
+import TensorIO
 import VAEFaces
 
 struct SampleCommand: ParsableCommand {
@@ -91,7 +92,7 @@ struct SampleCommand: ParsableCommand {
                 if case .note(let text) = event { printError(text) }
             }
             let test = prepared.indices(in: .test)
-            guard !test.isEmpty else { throw VAEFacesError(file: prepared.path, "the test split is empty") }
+            guard !test.isEmpty else { throw FileError(file: prepared.path, "the test split is empty") }
             let (originals, reconstructions) = Sampler.reconstruct(vae, cache: prepared, indices: Array(test.prefix(max(1, n / 2))))
             tiles = Sampler.pairedRows(originals: originals, reconstructions: reconstructions, columns: columns)
             if let each { try Sampler.writeEach(reconstructions, to: each) }
@@ -102,7 +103,7 @@ struct SampleCommand: ParsableCommand {
                 let codes = try latents.map { try LatentCodes.read(npy: $0, dimension: d) }
                     ?? LatentCodes.prior(count: 2 * rows, dimension: d, seed: seed, temperature: temperature)
                 guard codes.shape[0] >= 2 else {
-                    throw VAEFacesError(file: latents ?? model, "--interpolate needs at least two latent vectors")
+                    throw FileError(file: latents ?? model, "--interpolate needs at least two latent vectors")
                 }
                 let pairs = (0..<min(rows, codes.shape[0] / 2)).map { (LatentCodes.row(codes, 2 * $0), LatentCodes.row(codes, 2 * $0 + 1)) }
                 z = LatentCodes.interpolations(pairs: pairs, steps: columns, spherical: slerp)
@@ -125,7 +126,7 @@ struct SampleCommand: ParsableCommand {
         let models = try model.map { try ModelFile.load(path: $0) }
         let d = models[0].model.configuration.latentDimension
         if let other = models.first(where: { $0.model.configuration.latentDimension != d }) {
-            throw VAEFacesError(file: other.path, "latent size \(other.model.configuration.latentDimension) differs from \(models[0].path)'s \(d)")
+            throw FileError(file: other.path, "latent size \(other.model.configuration.latentDimension) differs from \(models[0].path)'s \(d)")
         }
         let z = try latents.map { try LatentCodes.read(npy: $0, dimension: d) }
             ?? LatentCodes.prior(count: n, dimension: d, seed: seed, temperature: temperature)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NeuralCore
+import TensorIO
 import VAEFaces
 
 extension DecoderKind: ExpressibleByArgument {}
@@ -86,7 +87,7 @@ struct TrainCommand: ParsableCommand {
         threads.apply()
         let folder = RunFolder(resume ?? out!)
         if resume != nil && !FileManager.default.fileExists(atPath: folder.latestCheckpoint) {
-            throw VAEFacesError(file: folder.path, "no latest.safetensors here: not a training run folder (start one with --out)")
+            throw FileError(file: folder.path, "no latest.safetensors here: not a training run folder (start one with --out)")
         }
         let checkpoint = try resume.map { _ in try Checkpoint.read(path: folder.latestCheckpoint) }
         if let checkpoint {
@@ -114,7 +115,7 @@ struct TrainCommand: ParsableCommand {
 
         let batchesPerEpoch = prepared.indices(in: .train).count / configuration.batchSize
         guard batchesPerEpoch > 0 else {
-            throw VAEFacesError(file: prepared.path, "the train split has \(prepared.indices(in: .train).count) images, fewer than one batch of \(configuration.batchSize)")
+            throw FileError(file: prepared.path, "the train split has \(prepared.indices(in: .train).count) images, fewer than one batch of \(configuration.batchSize)")
         }
         let schedule = TrainingSchedule(steps: steps ?? epochs! * batchesPerEpoch, sampleEvery: sampleEvery,
                                         checkpointEvery: checkpointEvery, evalEvery: evalEvery)

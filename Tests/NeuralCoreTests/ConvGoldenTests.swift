@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NeuralCore
+import TensorIO
 import TestSupport
 
 /// Parity with the PyTorch peer: Golden/<layer>.safetensors hold seeded weights (under their

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import NeuralCore
+import TensorIO
 import TestSupport
 
 // Parity with PyTorch: golden files written by torch 2.x (nn.Linear, nn.BatchNorm2d/1d in train

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NeuralCore
+import TensorIO
 @testable import VAEFaces
 
 @Suite struct ArtifactBatchTests {
@@ -86,7 +87,7 @@ import NeuralCore
             + [TestImage(channels: 3, height: 16, width: 24) { _, _, _ in 0.5 }]       // flat
             + [TestImage.noise(channels: 3, height: 32, width: 32, seed: 1)]           // another size
         let result = ArtifactBatch.run(count: images.count + 1, maps: ArtifactMapOptions(spectrum: true, heatmap: true)) { i, worker in
-            guard i < images.count else { throw VAEFacesError(file: "missing.png", "no such file") }
+            guard i < images.count else { throw FileError(file: "missing.png", "no such file") }
             return images[i].pixels.withUnsafeBufferPointer {
                 worker.score(planar: $0, channels: 3, height: images[i].height, width: images[i].width)
             }

@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 import Testing
 @testable import VAEFaces
 
@@ -119,7 +120,7 @@ func expectedFloats(_ cache: PreparedCache, _ index: Int) -> [Float] {
     @Test func tooSmallSplitsAndBadSizesAreRefused() throws {
         let cache = try Self.fixture.get()
         let n = cache.indices(in: .train).count
-        #expect(throws: VAEFacesError.self) { _ = try BatchLoader(cache: cache, split: .train, batchSize: n + 1, mode: .training(seed: 0)) }
+        #expect(throws: FileError.self) { _ = try BatchLoader(cache: cache, split: .train, batchSize: n + 1, mode: .training(seed: 0)) }
         #expect(throws: VAEFacesError.self) { _ = try BatchLoader(cache: cache, split: .train, batchSize: 0, mode: .evaluation) }
         let single = try BatchLoader(cache: cache, split: .train, batchSize: n, mode: .training(seed: 0))
         #expect(single.batchesPerEpoch == 1)

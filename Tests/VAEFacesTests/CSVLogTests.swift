@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 import Testing
 import VAEFaces
 
@@ -67,11 +68,11 @@ func makeTemporaryFolder() throws -> String {
     @Test func resumingRejectsAnotherHeaderOrABadRow() throws {
         let folder = try makeTemporaryFolder()
         try Data("step,loss\n1,2\n".utf8).write(to: URL(fileURLWithPath: folder + "/a.csv"))
-        #expect(throws: VAEFacesError(file: folder + "/a.csv", "the log's header is 'step,loss', expected 'step,epoch,loss,kl' (a log from another kind of run?)")) {
+        #expect(throws: FileError(file: folder + "/a.csv", "the log's header is 'step,loss', expected 'step,epoch,loss,kl' (a log from another kind of run?)")) {
             _ = try CSVLog(path: folder + "/a.csv", columns: columns, resumingAfter: 1)
         }
         try Data("step,epoch,loss,kl\n1,0,2,3\nx,0,2,3\n".utf8).write(to: URL(fileURLWithPath: folder + "/b.csv"))
-        #expect(throws: VAEFacesError(file: folder + "/b.csv", "line 3 has no number in the 'step' column: 'x,0,2,3'")) {
+        #expect(throws: FileError(file: folder + "/b.csv", "line 3 has no number in the 'step' column: 'x,0,2,3'")) {
             _ = try CSVLog(path: folder + "/b.csv", columns: columns, resumingAfter: 1)
         }
         #expect(try text(folder + "/b.csv") == "step,epoch,loss,kl\n1,0,2,3\nx,0,2,3\n")  // untouched

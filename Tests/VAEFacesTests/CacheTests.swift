@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 import Testing
 @testable import VAEFaces
 
@@ -63,9 +64,9 @@ import Testing
         func openMessage(_ data: Data, _ name: String) throws -> String {
             let path = folder + "/" + name
             try data.write(to: URL(fileURLWithPath: path))
-            do { _ = try PreparedCache.open(path: path); return "opened" } catch let error as VAEFacesError {
-                #expect(error.message.hasPrefix(path + ": "))
-                return String(error.message.dropFirst(path.count + 2))
+            do { _ = try PreparedCache.open(path: path); return "opened" } catch let error as FileError {
+                #expect(error.description.hasPrefix(path + ": "))
+                return String(error.description.dropFirst(path.count + 2))
             }
         }
         #expect(try openMessage(bytes.prefix(bytes.count - 1), "short1") .contains("checksum mismatch"))
@@ -80,7 +81,7 @@ import Testing
         #expect(try openMessage(Data("name,split\nfoo.jpg,0\n".utf8) + Data(count: 100), "foreign") == "not a vae-faces prepared cache (unknown file header)")
         #expect(try openMessage(Data(), "empty") == "not a vae-faces prepared cache (0 bytes)")
         #expect(try openMessage(bytes, "copy") == "opened")
-        #expect(throws: VAEFacesError.self) { _ = try PreparedCache.open(path: folder + "/missing.vfcache") }
+        #expect(throws: FileError.self) { _ = try PreparedCache.open(path: folder + "/missing.vfcache") }
 
         // `prepare` will not overwrite a foreign file, but replaces a damaged cache.
         let foreign = folder + "/foreign"
@@ -124,7 +125,7 @@ import Testing
         #expect(rebuilt.count == 7 && notes.count == 1 && notes[0].contains("is stale"))
         // Touching a file (new mtime) also makes it stale.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000)], ofItemAtPath: root + "/face_000.png")
-        #expect(throws: VAEFacesError.self) { _ = try DataPreparation.openOrPrepare(dataFolder: root, cachePath: explicit) }
+        #expect(throws: FileError.self) { _ = try DataPreparation.openOrPrepare(dataFolder: root, cachePath: explicit) }
         // A cache of another folder is stale for this one.
         let (other, _) = try makeFaceFolder(count: 2, seed: 5, "otherfolder")
         defer { try? FileManager.default.removeItem(atPath: (other as NSString).deletingLastPathComponent) }
@@ -137,7 +138,7 @@ import Testing
         var bytes = try Data(contentsOf: URL(fileURLWithPath: explicit))
         bytes[100] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: explicit))
-        #expect(throws: VAEFacesError.self) { _ = try DataPreparation.openOrPrepare(dataFolder: root, cachePath: explicit) }
+        #expect(throws: FileError.self) { _ = try DataPreparation.openOrPrepare(dataFolder: root, cachePath: explicit) }
         let repaired = try DataPreparation.openOrPrepare(try DataFolder.scan(root), path: explicit, rebuildWhenInvalid: true, threads: nil) { _ in }
         #expect(repaired.count == 7)
         // No data folder: the explicit cache is opened as it is.

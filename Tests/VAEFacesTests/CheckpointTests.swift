@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 import Testing
 import VAEFaces
 

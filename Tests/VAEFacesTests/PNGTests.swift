@@ -1,6 +1,7 @@
 import CPNG
 import Foundation
 import NeuralCore
+import TensorIO
 import Testing
 @testable import VAEFaces
 
@@ -179,9 +180,9 @@ func planar(_ rgb: [(Int, Int, Int)], scale: Float) -> [Float] {
             #expect {
                 _ = try PNG.readRGB(data: data, source: "case-\(name).png")
             } throws: { error in
-                (error as? VAEFacesError)?.message.hasPrefix("case-\(name).png: ") == true
+                (error as? FileError)?.description.hasPrefix("case-\(name).png: ") == true
             }
         }
-        #expect(throws: VAEFacesError.self) { _ = try PNG.readRGB("/nonexistent/folder/x.png") }
+        #expect(throws: FileError.self) { _ = try PNG.readRGB("/nonexistent/folder/x.png") }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 
 /// One scored image file.
 public struct ScoredImage: Encodable, Sendable, Equatable {
@@ -103,7 +104,7 @@ public enum ArtifactScoring {
     public static func openReference(_ path: String, progress: (PrepareEvent) -> Void = { _ in }) throws -> PreparedCache {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw VAEFacesError(file: path, "no such data folder or prepared cache")
+            throw FileError(file: path, "no such data folder or prepared cache")
         }
         if isFolder.boolValue {
             return try DataPreparation.openOrPrepare(dataFolder: path, progress: progress)
@@ -117,7 +118,7 @@ public enum ArtifactScoring {
         -> (scores: [ArtifactScores], maps: ArtifactMeanMaps?) {
         let indices = split.map(cache.indices(in:)) ?? Array(0..<cache.count)
         guard !indices.isEmpty else {
-            throw VAEFacesError(file: cache.path, "the \(split?.rawValue ?? "") split of this cache has no images")
+            throw FileError(file: cache.path, "the \(split?.rawValue ?? "") split of this cache has no images")
         }
         let side = FaceCrop.outputSize
         let result = ArtifactBatch.run(count: indices.count, maps: maps) { i, worker in

@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// Which images of a trained model `artifact-score --model` scores.
 public enum ModelImageSource: Sendable, Equatable {
@@ -57,12 +58,12 @@ extension ArtifactScoring {
             return Sampler.decode(loaded.model, latents: z)
         case let .reconstructions(split):
             guard loaded.hasEncoder else {
-                throw VAEFacesError(file: loaded.path, "has no encoder weights, so it cannot reconstruct images (use a checkpoint or a full export)")
+                throw FileError(file: loaded.path, "has no encoder weights, so it cannot reconstruct images (use a checkpoint or a full export)")
             }
             guard let cache else { throw VAEFacesError("reconstructions need real images: give --reference") }
             let indices = split.map(cache.indices(in:)) ?? Array(0..<cache.count)
             guard !indices.isEmpty else {
-                throw VAEFacesError(file: cache.path, "the \(split?.rawValue ?? "") split of this cache has no images")
+                throw FileError(file: cache.path, "the \(split?.rawValue ?? "") split of this cache has no images")
             }
             return Sampler.reconstruct(loaded.model, cache: cache, indices: indices).reconstructions
         }

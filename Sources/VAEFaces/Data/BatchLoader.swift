@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// Batches of prepared faces as floats: NCHW [B, 3, 64, 64], value x/255 for byte x.
 ///
@@ -84,7 +85,7 @@ public final class BatchLoader: @unchecked Sendable {
         case .training(_, let start):
             batchesPerEpoch = n / batchSize
             guard batchesPerEpoch > 0 else {
-                throw VAEFacesError(file: cache.path, "the \(split.rawValue) split has \(n) images, fewer than one batch of \(batchSize)")
+                throw FileError(file: cache.path, "the \(split.rawValue) split has \(n) images, fewer than one batch of \(batchSize)")
             }
             guard start.epoch >= 0, start.batch >= 0, start.batch < batchesPerEpoch else {
                 throw VAEFacesError("cannot start at \(start): an epoch has \(batchesPerEpoch) batches")
@@ -92,7 +93,7 @@ public final class BatchLoader: @unchecked Sendable {
             upcoming = start
         case .evaluation:
             batchesPerEpoch = (n + batchSize - 1) / batchSize
-            guard n > 0 else { throw VAEFacesError(file: cache.path, "the \(split.rawValue) split is empty") }
+            guard n > 0 else { throw FileError(file: cache.path, "the \(split.rawValue) split is empty") }
             upcoming = Position()
         }
         buffers = (0..<2).map { _ in Tensor(shape: [batchSize, 3, FaceCrop.outputSize, FaceCrop.outputSize]) }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 
 /// Which part of the data an image belongs to.
 public enum Split: String, Codable, CaseIterable, Sendable {
@@ -74,9 +75,9 @@ public struct DataFolder: Sendable {
         let root = absolutePath(path)
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isFolder) else {
-            throw VAEFacesError(file: root, "no such folder")
+            throw FileError(file: root, "no such folder")
         }
-        guard isFolder.boolValue else { throw VAEFacesError(file: root, "is a file, not a data folder") }
+        guard isFolder.boolValue else { throw FileError(file: root, "is a file, not a data folder") }
 
         let celebAFolder = root + "/" + celebAImages
         var celebAIsFolder: ObjCBool = false
@@ -89,7 +90,7 @@ public struct DataFolder: Sendable {
         images.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         if let limit, limit < images.count { images.removeSubrange(limit...) }
         guard !images.isEmpty else {
-            throw VAEFacesError(file: imageFolder, kind == .celebA
+            throw FileError(file: imageFolder, kind == .celebA
                 ? "no .jpg images in CelebA's image folder"
                 : "no images (.jpg, .jpeg or .png files) in this folder or below it")
         }
@@ -144,7 +145,7 @@ public struct DataFolder: Sendable {
     /// sub-folders when `recursive`.
     private static func list(_ folder: String, prefix: String, recursive: Bool, into entries: inout [Entry]) throws {
         guard let dir = opendir(folder) else {
-            throw VAEFacesError(file: folder, "cannot list the folder: \(String(cString: strerror(errno)))")
+            throw FileError(file: folder, "cannot list the folder: \(String(cString: strerror(errno)))")
         }
         defer { closedir(dir) }
         var subfolders = [String]()
@@ -190,7 +191,7 @@ public struct CelebAAnnotations: Sendable {
                 let fields = self.fields(line)
                 guard !fields.isEmpty else { return }
                 guard fields.count == 2, let code = UInt8(fields[1]), let split = Split(code: code) else {
-                    throw VAEFacesError(file: path, "line \(number): expected \"NAME.jpg 0|1|2\", found \"\(fields.joined(separator: " "))\"")
+                    throw FileError(file: path, "line \(number): expected \"NAME.jpg 0|1|2\", found \"\(fields.joined(separator: " "))\"")
                 }
                 if names.contains(fields[0]) { result.splits[fields[0]] = split }
             }
@@ -202,11 +203,11 @@ public struct CelebAAnnotations: Sendable {
                 case 1:
                     let fields = self.fields(line)
                     guard fields.count == 1, Int(fields[0]) != nil else {
-                        throw VAEFacesError(file: path, "line 1: expected the image count")
+                        throw FileError(file: path, "line 1: expected the image count")
                     }
                 case 2:
                     let fields = self.fields(line)
-                    guard !fields.isEmpty else { throw VAEFacesError(file: path, "line 2: expected the attribute names") }
+                    guard !fields.isEmpty else { throw FileError(file: path, "line 2: expected the attribute names") }
                     result.attributeNames = fields
                 default:
                     // Split a row into fields only when its image is one of ours (202,599 rows).
@@ -215,7 +216,7 @@ public struct CelebAAnnotations: Sendable {
                     let values = fields.dropFirst().compactMap { Int8($0) }
                     guard fields.count == result.attributeNames.count + 1, values.count == result.attributeNames.count,
                           values.allSatisfy({ $0 == -1 || $0 == 1 || $0 == 0 }) else {
-                        throw VAEFacesError(file: path, "line \(number): expected \"NAME.jpg\" and \(result.attributeNames.count) values of -1 or 1")
+                        throw FileError(file: path, "line \(number): expected \"NAME.jpg\" and \(result.attributeNames.count) values of -1 or 1")
                     }
                     result.attributes[name] = values
                 }
@@ -228,7 +229,7 @@ public struct CelebAAnnotations: Sendable {
     private static func forEachLine(_ path: String, _ body: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw VAEFacesError(file: path, "cannot read the file")
+            throw FileError(file: path, "cannot read the file")
         }
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)

@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// What `prepare` did, as `vae-faces prepare --json` prints it.
 public struct PrepareSummary: Codable, Sendable {
@@ -119,10 +120,10 @@ public enum DataPreparation {
                 problem = "is stale: it was prepared from \(cache.dataFolder) (\(cache.count) images) and "
                     + (cache.dataFolder == folder.root ? "the folder's files have changed since (now \(folder.images.count) image files)"
                                                        : "not from \(folder.root)")
-            } catch let error as VAEFacesError {
-                problem = String(error.message.dropFirst(path.count + 2))   // "PATH: problem"
+            } catch let error as FileError {
+                problem = error.problem
             }
-            guard rebuildWhenInvalid else { throw VAEFacesError(file: path, "\(problem); \(rebuildHint)") }
+            guard rebuildWhenInvalid else { throw FileError(file: path, "\(problem); \(rebuildHint)") }
             progress(.note("\(path): \(problem); rebuilding it"))
         } else {
             progress(.note("preparing \(folder.root) into \(path) (once; later runs reuse it)"))
@@ -145,13 +146,13 @@ public enum DataPreparation {
 
         if FileManager.default.fileExists(atPath: path), !PreparedCache.hasMagic(path: path),
            let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 0 {
-            throw VAEFacesError(file: path, "exists and is not a vae-faces cache; refusing to overwrite it (choose another --cache)")
+            throw FileError(file: path, "exists and is not a vae-faces cache; refusing to overwrite it (choose another --cache)")
         }
         let names = folder.images.map(\.name)
         let annotations = folder.kind == .celebA ? try CelebAAnnotations.read(folder, names: Set(names)) : CelebAAnnotations()
         let attributeCount = annotations.attributeNames.count
         guard attributeCount <= 255 else {
-            throw VAEFacesError(file: folder.root + "/" + DataFolder.attributeName, "\(attributeCount) attributes; at most 255 are supported")
+            throw FileError(file: folder.root + "/" + DataFolder.attributeName, "\(attributeCount) attributes; at most 255 are supported")
         }
 
         let workers = max(1, threads ?? Threading.workers)
@@ -165,7 +166,7 @@ public enum DataPreparation {
         var counts = PrepareSummary.SplitCounts()
         var checksum = XXH64()
 
-        try AtomicFile.write(to: path) { handle in
+        try AtomicWrite.write(to: path) { handle in
             try handle.write(contentsOf: Data(count: PreparedCache.headerSize))      // header goes in last
             let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: roundSize * imageBytes)
             defer { buffer.deallocate() }
@@ -214,7 +215,7 @@ public enum DataPreparation {
             }
             guard !keptNames.isEmpty else {
                 let first = skipped.first.map { " (\($0.file): \($0.reason))" } ?? ""
-                throw VAEFacesError(file: folder.imageFolder, "none of the \(total) image files could be used\(first)")
+                throw FileError(file: folder.imageFolder, "none of the \(total) image files could be used\(first)")
             }
             let metadata = PreparedCache.metadata(dataFolder: folder.root, attributeNames: annotations.attributeNames,
                                                   names: keptNames, splits: keptSplits, attributes: keptAttributes)
@@ -330,8 +331,8 @@ final class PreparationWorker {
                     pngSize = (image.width, image.height)
                     decodedFromPNG = true
                     return nil
-                } catch let error as VAEFacesError {
-                    return String(error.message.dropFirst(path.count + 2))   // "PATH: problem"
+                } catch let error as FileError {
+                    return error.problem
                 } catch {
                     return "\(error)"
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 
 /// The prepared data set: every image of a data folder decoded, cropped and area-resized once,
 /// in one file that training maps into memory.
@@ -116,19 +117,19 @@ public final class PreparedCache: @unchecked Sendable {
     public static func open(path: String) throws -> PreparedCache {
         let fd = Foundation.open(path, O_RDONLY)
         guard fd >= 0 else {
-            throw VAEFacesError(file: path, errno == ENOENT ? "no such cache file" : "cannot open: \(String(cString: strerror(errno)))")
+            throw FileError(file: path, errno == ENOENT ? "no such cache file" : "cannot open: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw VAEFacesError(file: path, "cannot stat: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else { throw FileError(file: path, "cannot stat: \(String(cString: strerror(errno)))") }
         let size = Int(st.st_size)
         guard size >= headerSize else {
-            throw VAEFacesError(file: path, size >= magic.count && hasMagic(path: path)
+            throw FileError(file: path, size >= magic.count && hasMagic(path: path)
                 ? "truncated vae-faces cache (\(size) bytes)" : "not a vae-faces prepared cache (\(size) bytes)")
         }
         guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
               mapping != UnsafeMutableRawPointer(bitPattern: -1) else {
-            throw VAEFacesError(file: path, "cannot map into memory: \(String(cString: strerror(errno)))")
+            throw FileError(file: path, "cannot map into memory: \(String(cString: strerror(errno)))")
         }
         do {
             return try validate(path: path, base: UnsafeRawPointer(mapping), size: size)
@@ -139,15 +140,15 @@ public final class PreparedCache: @unchecked Sendable {
     }
 
     private static func validate(path: String, base: UnsafeRawPointer, size: Int) throws -> PreparedCache {
-        var reader = ByteReader(base: base, size: size)
-        func corrupt(_ what: String) -> VAEFacesError { VAEFacesError(file: path, "corrupt vae-faces cache: \(what)") }
+        var reader = ByteReader(path: path, base: base, size: size)
+        func corrupt(_ what: String) -> FileError { FileError(file: path, "corrupt vae-faces cache: \(what)") }
         guard (0..<magic.count).allSatisfy({ base.load(fromByteOffset: $0, as: UInt8.self) == magic[$0] }) else {
-            throw VAEFacesError(file: path, "not a vae-faces prepared cache (unknown file header)")
+            throw FileError(file: path, "not a vae-faces prepared cache (unknown file header)")
         }
         reader.offset = magic.count
         let version = try reader.u32()
         guard version == PreparedCache.version else {
-            throw VAEFacesError(file: path, "cache format version \(version), this build reads version \(PreparedCache.version)")
+            throw FileError(file: path, "cache format version \(version), this build reads version \(PreparedCache.version)")
         }
         let header = Int(try reader.u32())
         let count = Int(try reader.u32())
@@ -166,7 +167,7 @@ public final class PreparedCache: @unchecked Sendable {
             throw corrupt("unexpected header fields (header \(header), image \(side)×\(side)×\(channels), kind \(kindCode))")
         }
         guard metadataOffset == UInt64(headerSize + count * imageBytes), metadataOffset <= UInt64(size) else {
-            throw VAEFacesError(file: path, "truncated or corrupt vae-faces cache: \(size) bytes, but its header lists \(count) images")
+            throw FileError(file: path, "truncated or corrupt vae-faces cache: \(size) bytes, but its header lists \(count) images")
         }
         let actual = XXH64.hash(UnsafeRawBufferPointer(start: base + headerSize, count: size - headerSize))
         guard actual == checksum else {
@@ -232,12 +233,14 @@ func hex(_ v: UInt64) -> String {
 
 /// Little-endian reads with bounds checks (a damaged file throws, never reads out of bounds).
 struct ByteReader {
+    /// The file the bytes come from, named in errors.
+    let path: String
     let base: UnsafeRawPointer
     let size: Int
     var offset = 0
 
     mutating func take(_ n: Int) throws -> UnsafeRawPointer {
-        guard n >= 0, offset + n <= size else { throw VAEFacesError("corrupt vae-faces cache: metadata runs past the end of the file") }
+        guard n >= 0, offset + n <= size else { throw FileError(file: path, "corrupt vae-faces cache: metadata runs past the end of the file") }
         defer { offset += n }
         return base + offset
     }

@@ -1,5 +1,6 @@
 import CPNG
 import Foundation
+import TensorIO
 
 /// PNG reading and writing through libpng's simplified `png_image` API (the classic API aborts
 /// through longjmp on a bad file, which Swift cannot catch).
@@ -57,9 +58,9 @@ public enum PNG {
     public static func write(_ image: Image8, to path: String) throws {
         let data: Data
         do { data = try encode(image) } catch let error as VAEFacesError {
-            throw VAEFacesError(file: path, error.message)
+            throw FileError(file: path, error.message)
         }
-        try AtomicFile.write(data, to: path)
+        try AtomicWrite.write(data, to: path)
     }
 
     // MARK: Reading
@@ -71,7 +72,7 @@ public enum PNG {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw VAEFacesError(file: path, FileManager.default.fileExists(atPath: path)
+            throw FileError(file: path, FileManager.default.fileExists(atPath: path)
                                 ? "cannot read the file" : "no such file")
         }
         return try readRGB(data: data, source: path)
@@ -81,19 +82,19 @@ public enum PNG {
     public static func readRGB(data: Data, source: String) throws -> FloatImage {
         let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         guard data.count >= 8, data.prefix(8).elementsEqual(signature) else {
-            throw VAEFacesError(file: source, data.isEmpty ? "empty file, not a PNG" : "not a PNG file (no PNG signature)")
+            throw FileError(file: source, data.isEmpty ? "empty file, not a PNG" : "not a PNG file (no PNG signature)")
         }
         let bytes = withoutColorAndTransparencyChunks(data)
         return try bytes.withUnsafeBytes { raw -> FloatImage in
             var png = png_image()
             png.version = UInt32(PNG_IMAGE_VERSION)
             guard png_image_begin_read_from_memory(&png, raw.baseAddress, raw.count) != 0 else {
-                throw VAEFacesError(file: source, "corrupt PNG: \(message(of: &png))")
+                throw FileError(file: source, "corrupt PNG: \(message(of: &png))")
             }
             let width = Int(png.width), height = Int(png.height)
             guard width > 0, height > 0, width * height <= maxPixels else {
                 png_image_free(&png)
-                throw VAEFacesError(file: source, "PNG of \(width)×\(height) pixels is larger than the \(maxPixels)-pixel limit")
+                throw FileError(file: source, "PNG of \(width)×\(height) pixels is larger than the \(maxPixels)-pixel limit")
             }
             let fileFormat = png.format
             let sixteenBit = fileFormat & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0
@@ -106,7 +107,7 @@ public enum PNG {
                 png.format = UInt32(PNG_FORMAT_FLAG_LINEAR | PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)
                 var samples = [UInt16](repeating: 0, count: 4 * plane)
                 let ok = samples.withUnsafeMutableBufferPointer { png_image_finish_read(&png, nil, $0.baseAddress, 0, nil) }
-                guard ok != 0 else { throw VAEFacesError(file: source, "corrupt PNG: \(message(of: &png))") }
+                guard ok != 0 else { throw FileError(file: source, "corrupt PNG: \(message(of: &png))") }
                 for i in 0..<plane {
                     let a = UInt32(samples[4 * i + 3])
                     for c in 0..<3 {
@@ -120,7 +121,7 @@ public enum PNG {
                 png.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)
                 var samples = [UInt8](repeating: 0, count: 4 * plane)
                 let ok = samples.withUnsafeMutableBufferPointer { png_image_finish_read(&png, nil, $0.baseAddress, 0, nil) }
-                guard ok != 0 else { throw VAEFacesError(file: source, "corrupt PNG: \(message(of: &png))") }
+                guard ok != 0 else { throw FileError(file: source, "corrupt PNG: \(message(of: &png))") }
                 for i in 0..<plane {
                     for c in 0..<3 { out[c * plane + i] = Float(samples[4 * i + c]) / 255 }
                 }

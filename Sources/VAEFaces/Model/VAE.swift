@@ -1,4 +1,5 @@
 import NeuralCore
+import TensorIO
 
 /// What one forward pass of the VAE produced (tensors owned by the model, overwritten by the
 /// next forward).

@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// Latent vectors to decode: drawn from the prior, read from a NumPy file, or interpolated
 /// between pairs. All as tensors [N, latent], row n being the code of image n.
@@ -26,11 +27,11 @@ public enum LatentCodes {
         case 1 where shape[0] == dimension: rows = 1
         case 2 where shape[1] == dimension: rows = shape[0]
         default:
-            throw VAEFacesError(file: path, "latent vectors of shape \(shape); the model needs an N×\(dimension) array (N rows of \(dimension) values)")
+            throw FileError(file: path, "latent vectors of shape \(shape); the model needs an N×\(dimension) array (N rows of \(dimension) values)")
         }
-        guard rows > 0 else { throw VAEFacesError(file: path, "holds no latent vectors (shape \(shape))") }
+        guard rows > 0 else { throw FileError(file: path, "holds no latent vectors (shape \(shape))") }
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw VAEFacesError(file: path, "latent vector \(bad / dimension) has a non-finite value (\(values[bad]))")
+            throw FileError(file: path, "latent vector \(bad / dimension) has a non-finite value (\(values[bad]))")
         }
         return Tensor(shape: [rows, dimension], values: values)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// Exported models: the weights and BatchNorm statistics of a VAE, nothing else, under the
 /// PyTorch peer's `state_dict` names, so that

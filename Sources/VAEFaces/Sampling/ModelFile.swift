@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// A VAE read from a model file, with what the file said about it.
 public struct LoadedModel {
@@ -52,7 +53,7 @@ public enum ModelFile {
             .sorted { $0.count < $1.count }
         guard let decoderPrefix = candidates.first else {
             let example = archive.names.prefix(3).map { "'\($0)'" }.joined(separator: ", ")
-            throw VAEFacesError(file: archive.source, "not a VAE model: no decoder tensors ('decoder.fc.weight' and 'decoder.ups.0.…') among its \(archive.names.count) tensors\(archive.names.isEmpty ? "" : " (e.g. \(example))")")
+            throw FileError(file: archive.source, "not a VAE model: no decoder tensors ('decoder.fc.weight' and 'decoder.ups.0.…') among its \(archive.names.count) tensors\(archive.names.isEmpty ? "" : " (e.g. \(example))")")
         }
         let modelPrefix = decoderPrefix.hasSuffix("decoder.") ? String(decoderPrefix.dropLast("decoder.".count)) : decoderPrefix
         let hasEncoder = decoderPrefix.hasSuffix("decoder.") && names.contains(modelPrefix + "encoder.features.0.weight")
@@ -70,7 +71,7 @@ public enum ModelFile {
             if shape[2] == 3 && shape[3] == 3 { return .resizeconv }
         }
         let found = archive.names.filter { $0.hasPrefix(up) }.map { "'\($0)' \(archive.shape($0) ?? [])" }
-        throw VAEFacesError(file: archive.source, "cannot tell the decoder kind: no \"decoder\" metadata, and the first Up layer's tensors (\(found.joined(separator: ", "))) match none of dcl (weight [Cin, Cout, 6, 6]), pixeldcl (w0, w1, w2), ipixeldcl (w1, w2, w3), resizeconv (weight [Cout, Cin, 3, 3])")
+        throw FileError(file: archive.source, "cannot tell the decoder kind: no \"decoder\" metadata, and the first Up layer's tensors (\(found.joined(separator: ", "))) match none of dcl (weight [Cin, Cout, 6, 6]), pixeldcl (w0, w1, w2), ipixeldcl (w1, w2, w3), resizeconv (weight [Cout, Cin, 3, 3])")
     }
 
     /// Reads the model at `path`. `requireEncoder`: refuse decoder-only files (for encoding).
@@ -83,24 +84,24 @@ public enum ModelFile {
     public static func load(_ archive: SafeTensorsArchive, requireEncoder: Bool = false) throws -> LoadedModel {
         let layout = try self.layout(of: archive)
         if requireEncoder && !layout.hasEncoder {
-            throw VAEFacesError(file: archive.source, "holds only a decoder (no 'encoder.…' tensors), so it can sample but not encode images; use a full checkpoint or state_dict")
+            throw FileError(file: archive.source, "holds only a decoder (no 'encoder.…' tensors), so it can sample but not encode images; use a full checkpoint or state_dict")
         }
         let inferred = try? inferDecoder(archive, decoderPrefix: layout.decoderPrefix)
         let decoder: DecoderKind
         let source: String
         if let named = archive.metadata["decoder"] {
             guard let kind = DecoderKind(rawValue: named) else {
-                throw VAEFacesError(file: archive.source, "its metadata names the decoder '\(named)', which is none of \(DecoderKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw FileError(file: archive.source, "its metadata names the decoder '\(named)', which is none of \(DecoderKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             if let inferred, inferred != kind {
-                throw VAEFacesError(file: archive.source, "its metadata says decoder '\(named)' but its tensors are those of '\(inferred.rawValue)'")
+                throw FileError(file: archive.source, "its metadata says decoder '\(named)' but its tensors are those of '\(inferred.rawValue)'")
             }
             (decoder, source) = (kind, "metadata")
         } else {
             (decoder, source) = (try inferDecoder(archive, decoderPrefix: layout.decoderPrefix), "tensor names")
         }
         guard let fcShape = archive.shape(layout.decoderPrefix + "fc.weight"), fcShape.count == 2, fcShape[0] == 256 * 4 * 4, fcShape[1] > 0 else {
-            throw VAEFacesError(file: archive.source, "'\(layout.decoderPrefix)fc.weight' has shape \(archive.shape(layout.decoderPrefix + "fc.weight") ?? []), expected [4096, latent]")
+            throw FileError(file: archive.source, "'\(layout.decoderPrefix)fc.weight' has shape \(archive.shape(layout.decoderPrefix + "fc.weight") ?? []), expected [4096, latent]")
         }
         let configuration = VAEConfiguration(latentDimension: fcShape[1], decoder: decoder,
                                              klWeight: archive.metadata["kl_weight"].flatMap(Float.init) ?? 1)
@@ -126,14 +127,14 @@ public enum ModelFile {
                     tensor.zero()
                     continue
                 }
-                throw VAEFacesError(file: archive.source, "incomplete \(model.configuration.decoder.rawValue) model: no tensor '\(fileName)' (the file has \(archive.names.count) tensors)")
+                throw FileError(file: archive.source, "incomplete \(model.configuration.decoder.rawValue) model: no tensor '\(fileName)' (the file has \(archive.names.count) tensors)")
             }
             guard shape == tensor.shape else {
-                throw VAEFacesError(file: archive.source, "tensor '\(fileName)' has shape \(shape), but a \(model.configuration.decoder.rawValue) VAE with latent size \(model.configuration.latentDimension) needs \(tensor.shape)")
+                throw FileError(file: archive.source, "tensor '\(fileName)' has shape \(shape), but a \(model.configuration.decoder.rawValue) VAE with latent size \(model.configuration.latentDimension) needs \(tensor.shape)")
             }
             try archive.load(fileName, into: tensor)
             if let bad = (0..<tensor.count).first(where: { !tensor[$0].isFinite }) {
-                throw VAEFacesError(file: archive.source, "tensor '\(fileName)' holds a non-finite value (\(tensor[bad]) at index \(bad))")
+                throw FileError(file: archive.source, "tensor '\(fileName)' holds a non-finite value (\(tensor[bad]) at index \(bad))")
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 
 /// A CSV file of training metrics, one row per logged step, with a fixed header:
 ///
@@ -31,35 +32,35 @@ public final class CSVLog {
                 preconditionFailure("CSVLog: the columns \(columns) have no '\(stepColumn)' column")
             }
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw VAEFacesError(file: path, "cannot read the log to resume it")
+                throw FileError(file: path, "cannot read the log to resume it")
             }
             var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
             // The text after the last "\n": empty, or a row cut short by a crash.
             lines.removeLast()
             guard let first = lines.first, first == header else {
-                throw VAEFacesError(file: path, "the log's header is '\(lines.first ?? "")', expected '\(header)' (a log from another kind of run?)")
+                throw FileError(file: path, "the log's header is '\(lines.first ?? "")', expected '\(header)' (a log from another kind of run?)")
             }
             var kept = [header]
             for (number, line) in lines.enumerated().dropFirst() {
                 let cells = Self.cells(of: line)
                 guard cells.count > stepIndex, let rowStep = Double(cells[stepIndex]) else {
-                    throw VAEFacesError(file: path, "line \(number + 1) has no number in the '\(stepColumn)' column: '\(line)'")
+                    throw FileError(file: path, "line \(number + 1) has no number in the '\(stepColumn)' column: '\(line)'")
                 }
                 if rowStep <= Double(step) { kept.append(line) }
             }
             let text = kept.joined(separator: "\n") + "\n"
-            if text.utf8.count != data.count { try AtomicFile.write(Data(text.utf8), to: path) }
+            if text.utf8.count != data.count { try AtomicWrite.write(Data(text.utf8), to: path) }
         } else {
-            try AtomicFile.write(Data((header + "\n").utf8), to: path)
+            try AtomicWrite.write(Data((header + "\n").utf8), to: path)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw VAEFacesError(file: path, "cannot open the log for writing")
+            throw FileError(file: path, "cannot open the log for writing")
         }
         self.handle = handle
         do {
             try handle.seekToEnd()
         } catch {
-            throw VAEFacesError(file: path, "cannot append to the log: \(error.localizedDescription)")
+            throw FileError(file: path, "cannot append to the log: \(error.localizedDescription)")
         }
     }
 
@@ -79,7 +80,7 @@ public final class CSVLog {
         do {
             try handle.write(contentsOf: Data(line.utf8))
         } catch {
-            throw VAEFacesError(file: path, "cannot append to the log: \(error.localizedDescription)")
+            throw FileError(file: path, "cannot append to the log: \(error.localizedDescription)")
         }
     }
 
@@ -96,17 +97,17 @@ public final class CSVLog {
     /// last line is ignored. For plotting a run's whole history, resumed runs included.
     public static func read(path: String) throws -> [String: [Double]] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw VAEFacesError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+            throw FileError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
         }
         var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
         lines.removeLast()
-        guard let header = lines.first else { throw VAEFacesError(file: path, "empty, expected a CSV header line") }
+        guard let header = lines.first else { throw FileError(file: path, "empty, expected a CSV header line") }
         let names = cells(of: header)
         var columns = [[Double]](repeating: [], count: names.count)
         for (number, line) in lines.enumerated().dropFirst() {
             let row = cells(of: line)
             guard row.count == names.count else {
-                throw VAEFacesError(file: path, "line \(number + 1) has \(row.count) cells, the header has \(names.count)")
+                throw FileError(file: path, "line \(number + 1) has \(row.count) cells, the header has \(names.count)")
             }
             for (i, cell) in row.enumerated() { columns[i].append(Double(cell) ?? .nan) }
         }

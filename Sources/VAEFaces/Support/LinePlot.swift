@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 
 /// A line plot of named series (e.g. train and validation loss over steps) as an SVG file:
 /// axes with "nice" ticks (1, 2 or 5 × 10^k) and grid lines, axis labels, a title, a legend,
@@ -175,7 +176,7 @@ public struct LinePlot {
 
     /// Writes the SVG to `path` atomically.
     public func write(to path: String) throws {
-        try AtomicFile.write(Data(svg().utf8), to: path)
+        try AtomicWrite.write(Data(svg().utf8), to: path)
     }
 
     private func position(x: Double, y: Double, xAxis: Axis, yAxis: Axis, area a: Area) -> (x: Double, y: Double) {

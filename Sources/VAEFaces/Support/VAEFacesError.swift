@@ -1,8 +1,9 @@
-/// An error meant for a person: one line that names the file (when there is one) and the problem.
+/// An error meant for a person about a request that names no file: a setting out of range, an
+/// option that does not fit the others, a computation with nothing to work on. Problems with a
+/// file (one that is missing, unreadable, damaged, or holds the wrong thing) are TensorIO's
+/// `FileError`, which names the file.
 public struct VAEFacesError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
-    /// "FILE: PROBLEM"
-    public init(file: String, _ problem: String) { self.message = "\(file): \(problem)" }
     public var description: String { message }
 }

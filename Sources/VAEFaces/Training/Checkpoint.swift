@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// Where a run stands after a step: everything besides weights and optimiser moments that a
 /// resumed run needs to continue exactly as if it had never stopped.
@@ -106,10 +107,10 @@ public enum Checkpoint {
         guard archive.metadata["format"] == format else {
             let what = archive.metadata["format"].map { "a '\($0)' file" }
                 ?? (archive.names.contains { $0.hasSuffix("fc.weight") } ? "a model without training state (an export or a PyTorch state_dict)" : "not a vae-faces file")
-            throw VAEFacesError(file: path, "not a vae-faces training checkpoint (\(what)); only latest.safetensors or best.safetensors of a run can be resumed")
+            throw FileError(file: path, "not a vae-faces training checkpoint (\(what)); only latest.safetensors or best.safetensors of a run can be resumed")
         }
         guard let version = archive.metadata["format_version"].flatMap(Int.init), version == formatVersion else {
-            throw VAEFacesError(file: path, "checkpoint format version \(archive.metadata["format_version"] ?? "missing"); this build reads version \(formatVersion)")
+            throw FileError(file: path, "checkpoint format version \(archive.metadata["format_version"] ?? "missing"); this build reads version \(formatVersion)")
         }
         let decoder = JSONDecoder()
         let configuration: TrainingConfiguration
@@ -118,13 +119,13 @@ public enum Checkpoint {
             configuration = try decoder.decode(TrainingConfiguration.self, from: Data((archive.metadata["configuration"] ?? "").utf8))
             state = try decoder.decode(TrainingState.self, from: Data((archive.metadata["training_state"] ?? "").utf8))
         } catch {
-            throw VAEFacesError(file: path, "damaged checkpoint: its configuration or training state metadata cannot be read (\(error))")
+            throw FileError(file: path, "damaged checkpoint: its configuration or training state metadata cannot be read (\(error))")
         }
         guard state.restoredNoiseGenerator != nil, state.step >= 0 else {
-            throw VAEFacesError(file: path, "damaged checkpoint: invalid training state (step \(state.step), noise generator \(state.noiseGenerator))")
+            throw FileError(file: path, "damaged checkpoint: invalid training state (step \(state.step), noise generator \(state.noiseGenerator))")
         }
         guard let adamStep = archive.metadata["adam_step"].flatMap(Int.init), adamStep >= 0 else {
-            throw VAEFacesError(file: path, "damaged checkpoint: no valid \"adam_step\" in its metadata")
+            throw FileError(file: path, "damaged checkpoint: no valid \"adam_step\" in its metadata")
         }
         return File(archive: archive, configuration: configuration, state: state, adamStep: adamStep)
     }
@@ -135,10 +136,10 @@ public enum Checkpoint {
         precondition(model.configuration == file.configuration.model, "Checkpoint.restore: the model's configuration differs from the checkpoint's")
         for (name, tensor) in model.stateDict + optimizer.state {
             guard let shape = file.archive.shape(name) else {
-                throw VAEFacesError(file: file.path, "damaged checkpoint: no tensor '\(name)'")
+                throw FileError(file: file.path, "damaged checkpoint: no tensor '\(name)'")
             }
             guard shape == tensor.shape else {
-                throw VAEFacesError(file: file.path, "damaged checkpoint: tensor '\(name)' has shape \(shape), expected \(tensor.shape)")
+                throw FileError(file: file.path, "damaged checkpoint: tensor '\(name)' has shape \(shape), expected \(tensor.shape)")
             }
             try file.archive.load(name, into: tensor)
         }

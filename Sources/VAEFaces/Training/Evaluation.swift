@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// The negative ELBO of a model on a set of images, and its two parts.
 public struct EvaluationResult: Codable, Equatable, Sendable {
@@ -56,7 +57,7 @@ public enum Evaluation {
         var indices = cache.indices(in: split)
         if let limit { indices = Array(indices.prefix(limit)) }
         guard !indices.isEmpty else {
-            throw VAEFacesError(file: cache.path, "the \(split.rawValue) split has no images to evaluate")
+            throw FileError(file: cache.path, "the \(split.rawValue) split has no images to evaluate")
         }
         return run(model, cache: cache, indices: indices, batchSize: batchSize, noiseSeed: noiseSeed)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NeuralCore
+import TensorIO
 
 /// One training step as it happened.
 public struct StepRecord: Sendable {
@@ -103,7 +104,7 @@ public final class Trainer {
                 cache: PreparedCache) throws {
         try configuration.validate()
         if FileManager.default.fileExists(atPath: folder.latestCheckpoint) {
-            throw VAEFacesError(file: folder.path, "already holds a training run (latest.safetensors); continue it with --resume \(folder.path), or choose another --out folder")
+            throw FileError(file: folder.path, "already holds a training run (latest.safetensors); continue it with --resume \(folder.path), or choose another --out folder")
         }
         self.configuration = configuration
         self.schedule = schedule
@@ -160,7 +161,7 @@ public final class Trainer {
     public func run() throws -> TrainingSummary {
         try schedule.validate()
         guard schedule.steps >= state.step else {
-            throw VAEFacesError(file: folder.latestCheckpoint, "the run is already at step \(state.step); ask for more steps than that (--steps)")
+            throw FileError(file: folder.latestCheckpoint, "the run is already at step \(state.step); ask for more steps than that (--steps)")
         }
         if isResumed && state.threads != Threading.workers {
             note("note: the checkpoint was written with \(state.threads) worker threads and this session uses \(Threading.workers): losses will agree with an uninterrupted run to rounding, not bit for bit")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NeuralCore
+import TensorIO
 
 /// Folder of small committed fixture files (found from this source file, not a bundle).
 let fixturesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path

@@ -1,6 +1,8 @@
 /// An error about a file, meant for a person: "FILE: PROBLEM" on one line.
 ///
-/// Thrown by NeuralCore's file formats (`SafeTensorsError` is this type) and by `AtomicWrite`.
+/// The one error type for files in the whole project: thrown by the safetensors and `.npy`
+/// readers and writers, by `AtomicWrite`, and by VAEFaces for every problem that names a file
+/// (an image, a cache, a checkpoint, a log).
 public struct FileError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file's path (or another name for the bytes' source).
     public let file: String

@@ -5,7 +5,9 @@ import Foundation
 /// atomic within a file system). A crash or `kill -9` at any moment leaves either the old file or
 /// the new one, never a mix, plus at worst a stray hidden `.NAME.tmp-…` file.
 ///
-/// VAEFaces' `AtomicFile` is a thin wrapper over this.
+/// The project writes whole files only through here (safetensors, `.npy`, PNG, SVG, prepared
+/// caches, a CSV log when it is created or cut back on resume); only appending a row to a CSV
+/// log goes elsewhere.
 public enum AtomicWrite {
     /// Writes `data` to `path` atomically, creating the parent folder if needed.
     public static func write(_ data: Data, to path: String) throws {

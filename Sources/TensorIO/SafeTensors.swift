@@ -1,4 +1,5 @@
 import Foundation
+import NeuralCore
 
 // The safetensors format (https://github.com/huggingface/safetensors), as written by the Python
 // `safetensors` package and read by PyTorch's `load_state_dict` after `safetensors.torch.load_file`:
@@ -10,9 +11,6 @@ import Foundation
 //   bytes 8+N…       the tensors' raw little-endian data; BEGIN and END count from byte 8+N.
 //
 // Data is assumed little-endian on the host too (x86-64 and arm64).
-
-/// Errors of the safetensors reader and writer: "FILE: PROBLEM".
-public typealias SafeTensorsError = FileError
 
 /// The element types of safetensors files that can be read (each converted to Float32).
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
@@ -84,21 +82,21 @@ public struct SafeTensorsArchive {
     public func load(_ name: String, into tensor: Tensor) throws {
         let entry = try self.entry(name)
         guard entry.shape == tensor.shape else {
-            throw SafeTensorsError(file: source, "tensor '\(name)' has shape \(entry.shape), expected \(tensor.shape)")
+            throw FileError(file: source, "tensor '\(name)' has shape \(entry.shape), expected \(tensor.shape)")
         }
         try convert(entry, name: name, into: tensor.buffer)
     }
 
     private func entry(_ name: String) throws -> Entry {
         guard let entry = entries[name] else {
-            throw SafeTensorsError(file: source, "no tensor named '\(name)' (the file has \(names.count) tensors\(names.isEmpty ? "" : ", e.g. '\(names[0])'"))")
+            throw FileError(file: source, "no tensor named '\(name)' (the file has \(names.count) tensors\(names.isEmpty ? "" : ", e.g. '\(names[0])'"))")
         }
         return entry
     }
 
     private func convert(_ entry: Entry, name: String, into out: UnsafeMutableBufferPointer<Float>) throws {
         guard let dtype = SafeTensorsDType(rawValue: entry.dtype) else {
-            throw SafeTensorsError(file: source, "tensor '\(name)' has dtype '\(entry.dtype)', which cannot be read (supported: \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw FileError(file: source, "tensor '\(name)' has dtype '\(entry.dtype)', which cannot be read (supported: \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         let n = entry.count
         bytes.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
@@ -135,14 +133,14 @@ public struct SafeTensorsArchive {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
-            throw SafeTensorsError(file: path, "\(reason) (expected a safetensors file)")
+            throw FileError(file: path, "\(reason) (expected a safetensors file)")
         }
         return try parse(data, source: path)
     }
 
     /// Validates the bytes of a safetensors file; `source` names them in error messages.
     public static func parse(_ data: Data, source: String) throws -> SafeTensorsArchive {
-        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: source, problem) }
+        func fail(_ problem: String) -> FileError { FileError(file: source, problem) }
         let bytes = data  // not copied (a memory-mapped file stays mapped); offsets below count from its start
         guard bytes.count >= 8 else {
             throw fail("not a safetensors file: \(bytes.count) bytes, shorter than the 8-byte header length")
@@ -300,7 +298,7 @@ public struct SafeTensorsWriter {
                 guard failure == nil else { return }
                 do { try handle.write(contentsOf: chunk) } catch { failure = error }
             }
-            if let failure { throw SafeTensorsError(file: path, "cannot write: \(failure.localizedDescription)") }
+            if let failure { throw FileError(file: path, "cannot write: \(failure.localizedDescription)") }
         }
     }
 

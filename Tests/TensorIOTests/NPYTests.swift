@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NeuralCore
+import TensorIO
 
 @Suite struct NPYTests {
     /// Files written by numpy 2.4 (`numpy.save`, `numpy.lib.format.write_array(version=…)`).
