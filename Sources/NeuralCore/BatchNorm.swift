@@ -176,7 +176,7 @@ public final class BatchNorm: Layer {
         return y
     }
 
-    private func backward<A: PointwiseActivation>(_ outputGradient: Tensor, _ act: A) -> Tensor {
+    private func backward<A: SignGatedActivation>(_ outputGradient: Tensor, _ act: A) -> Tensor {
         guard let input else { preconditionFailure("BatchNorm.backward before forward") }
         precondition(outputGradient.shape == input.shape, "BatchNorm.backward: gradient \(outputGradient.shape) for input \(input.shape)")
         let (n, spatial) = layout(input.shape)
