@@ -15,14 +15,7 @@ public enum NPY {
 
     /// Reads the `.npy` file at `path`: its shape and its values (row-major) as Float32.
     public static func read(path: String) throws -> (shape: [Int], values: [Float]) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
-            throw FileError(file: path, "\(reason) (expected a NumPy .npy file)")
-        }
-        return try parse(data, source: path)
+        try parse(FileRead.contents(of: path, expected: "a NumPy .npy file", mapped: true), source: path)
     }
 
     /// Decodes the bytes of a `.npy` file; `source` names them in error messages.

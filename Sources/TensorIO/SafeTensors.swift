@@ -128,14 +128,7 @@ public struct SafeTensorsArchive {
 
     /// Reads and validates the safetensors file at `path` (memory-mapped).
     public static func read(path: String) throws -> SafeTensorsArchive {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
-            throw FileError(file: path, "\(reason) (expected a safetensors file)")
-        }
-        return try parse(data, source: path)
+        try parse(FileRead.contents(of: path, expected: "a safetensors file", mapped: true), source: path)
     }
 
     /// Validates the bytes of a safetensors file; `source` names them in error messages.

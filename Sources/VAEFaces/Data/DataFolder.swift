@@ -227,11 +227,7 @@ public struct CelebAAnnotations: Sendable {
 
     /// Calls `body(lineNumber, line)` for each line (LF or CRLF; the line without its LF).
     private static func forEachLine(_ path: String, _ body: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FileError(file: path, "cannot read the file")
-        }
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+        try FileRead.contents(of: path).withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
             var number = 0
             var start = 0

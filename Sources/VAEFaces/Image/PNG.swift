@@ -68,14 +68,7 @@ public enum PNG {
     /// Reads any PNG (1–16-bit; gray, gray+alpha, RGB, RGBA or palette) as RGB floats in [0, 1],
     /// planar [3, height, width]. Stored values pass through unchanged (see the type's notes).
     public static func readRGB(_ path: String) throws -> FloatImage {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw FileError(file: path, FileManager.default.fileExists(atPath: path)
-                                ? "cannot read the file" : "no such file")
-        }
-        return try readRGB(data: data, source: path)
+        try readRGB(data: FileRead.contents(of: path), source: path)
     }
 
     /// `readRGB` on PNG bytes in memory; `source` names them in error messages.

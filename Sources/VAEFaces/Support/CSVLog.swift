@@ -96,9 +96,7 @@ public final class CSVLog {
     /// columns of numbers by header name; cells that are not numbers read as NaN, a half-written
     /// last line is ignored. For plotting a run's whole history, resumed runs included.
     public static func read(path: String) throws -> [String: [Double]] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileError(file: path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
-        }
+        let data = try FileRead.contents(of: path)
         var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
         lines.removeLast()
         guard let header = lines.first else { throw FileError(file: path, "empty, expected a CSV header line") }
