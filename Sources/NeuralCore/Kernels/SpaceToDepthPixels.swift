@@ -7,7 +7,7 @@
 /// S, for one C×H×W image padded by 1 (H, W even, W/2 a multiple of 16): channel (c, py, px) of
 /// S holds padded[c][2i + py][2j + px] on an (H/2 + 1) × (W/2 + 1) grid, and the convolution is
 /// out[o][y][x] = Σ_{s, a, b} W2[o][s][a][b] · S[s][y + a][x + b] with
-/// W2[o][(c, py, px)][a][b] = W[o][c][2a + py][2b + px] (as `Convolution` packs it).
+/// W2[o][(c, py, px)][a][b] = W[o][c][2a + py][2b + px] (as `SpaceToDepthPixelsKernel` packs it, `DirectConv.packSpaceToDepth`).
 extension DirectConv {
     /// Whether a 4×4 stride-2 pad-1 convolution of an H×W map can run in the pixel layout.
     static func supportsSpaceToDepthPixels(height h: Int, width w: Int) -> Bool {

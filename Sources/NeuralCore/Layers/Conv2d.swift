@@ -2,9 +2,9 @@
 /// zero padding: out[n, o, y, x] = b[o] + Σ_{c,ky,kx} W[o, c, ky, kx] · in[n, c, y·s−p+ky, x·s−p+kx].
 ///
 /// Parameters: "weight" [Cout, Cin, k, k], "bias" [Cout] (optional).
-/// Runs through `Convolution` (direct 3×3 kernels or im2col + SGEMM on groups of images),
-/// images spread over the workers.
-public final class Conv2d: Layer, FLOPCounting {
+/// Runs through `Convolution` (its kernel chosen by geometry) on groups of images, images spread
+/// over the workers (`ConvolutionRunner`).
+public final class Conv2d: Layer, FLOPCounting, ConvolutionLayer {
     public let inputChannels: Int
     public let outputChannels: Int
     public let kernelSize: Int
@@ -17,13 +17,12 @@ public final class Conv2d: Layer, FLOPCounting {
     private var input: Tensor?                // [N, Cin, H, W], kept for backward
     private var output: Tensor?               // [N, Cout, Hout, Wout]
     private var inputGradient: Tensor?        // [N, Cin, H, W]
-    private var plan: BatchPlan?
-    private var convolution: Convolution?
-    private let workspace = Workspace()
-    /// GEMM width a group of images aims for (images × output pixels); small maps batch images.
-    public var groupColumns = 256
-    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
-    public var allowsDirectKernel = true
+    private let runner = ConvolutionRunner()
+
+    public var convolutionOptions: ConvolutionOptions {
+        get { runner.options }
+        set { runner.options = newValue }
+    }
 
     /// Weights (and bias) initialised as PyTorch does: U(±1/√(Cin·k·k)).
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -66,38 +65,28 @@ public final class Conv2d: Layer, FLOPCounting {
         let y = reuse(output, shape: [n, m, g.outputHeight, g.outputWidth])
         output = y
         input = x
-        let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
-        convolution = conv
-        conv.setWeights(weight.value.pointer)
-        let columns = conv.groupPixels(gemmColumns: groupColumns)
-        let plan = BatchPlan(batch: n, pixelsPerImage: p, columns: columns)
-        self.plan = plan
-        workspace.prepare(workers: plan.workerRanges.count)
+        let conv = runner.convolution(0, geometry: g, outputChannels: m, weight: weight.value.pointer)
         let bias = bias?.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let ys = Planes.nchw(y.pointer, channels: m, pixels: p)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * p
-                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
-                let target = ys.starting(at: group.lowerBound)
-                if count == 1 || conv.writesAnyPlanes {
-                    conv.forward(source: xs.starting(at: group.lowerBound), count: count, into: target, scratch: work)
-                } else {
-                    let grouped = scratch.buffer(1, count: m * cols)
-                    conv.forward(source: xs.starting(at: group.lowerBound), count: count, output: grouped, ldo: cols,
-                                 scratch: work)
-                    ConvKernel.copy(channels: m, pixels: p, count: count,
-                                    from: .grouped(grouped, count: count, pixels: p), to: target)
-                }
-                if let bias {
-                    for b in 0..<count {
-                        let img = target.image(b)
-                        for o in 0..<m {
-                            let v = bias[o], row = img + o * p
-                            for i in 0..<p { row[i] += v }
-                        }
+        runner.forward(batch: n, pixelsPerImage: p) { group in
+            let count = group.count, cols = count * p
+            let target = ys.starting(at: group.first)
+            if count == 1 || conv.writesAnyPlanes {
+                conv.forward(source: xs.starting(at: group.first), count: count, into: target, scratch: group.work)
+            } else {
+                let grouped = group.scratch.buffer(1, count: m * cols)
+                conv.forward(source: xs.starting(at: group.first), count: count, output: grouped, ldo: cols,
+                             scratch: group.work)
+                Self.copy(channels: m, pixels: p, count: count, from: .grouped(grouped, count: count, pixels: p),
+                          to: target)
+            }
+            if let bias {
+                for b in 0..<count {
+                    let img = target.image(b)
+                    for o in 0..<m {
+                        let v = bias[o], row = img + o * p
+                        for i in 0..<p { row[i] += v }
                     }
                 }
             }
@@ -108,59 +97,58 @@ public final class Conv2d: Layer, FLOPCounting {
     // MARK: backward  dy [N, Cout, Hout, Wout] → dx [N, Cin, H, W]; dW += dy ⋆ x, db += Σ dy
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let x = input, let plan, let y = output, let conv = convolution else {
-            preconditionFailure("Conv2d.backward before forward")
-        }
+        guard let x = input, let y = output else { preconditionFailure("Conv2d.backward before forward") }
         precondition(dy.shape == y.shape, "Conv2d.backward: gradient \(dy.shape) for output \(y.shape)")
+        let conv = runner.convolutions[0]
         let (h, w) = (x.shape[2], x.shape[3])
         let m = outputChannels, p = conv.geometry.outputPixels
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         let wantsInput = computesInputGradient, imageFloats = inputChannels * h * w
-        conv.setWeights(weight.value.pointer, backward: true)
-        let params = parameters.map(\.parameter)
-        let workers = plan.workerRanges.count
-        workspace.beginAccumulation(params, workers: workers)
         let hasBias = bias != nil
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: h * w)
         let dys = Planes.nchw(dy.pointer, channels: m, pixels: p)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            let dw = workspace.accumulator(params, 0, worker: worker)
-            let db = hasBias ? workspace.accumulator(params, 1, worker: worker) : nil
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * p
-                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
-                // dY: the NCHW planes themselves for one image or a kernel that reads any planes,
-                // else a copy as one [M, count·P] matrix.
-                let grad: Planes
-                if count == 1 || conv.readsAnyGradientPlanes {
-                    grad = dys.starting(at: group.lowerBound)
-                } else {
-                    let grouped = scratch.buffer(1, count: m * cols)
-                    grad = .grouped(grouped, count: count, pixels: p)
-                    ConvKernel.copy(channels: m, pixels: p, count: count, from: dys.starting(at: group.lowerBound),
-                                    to: grad)
-                }
-                // dx is accumulated into: each worker clears its own images first.
-                if wantsInput { fillZero(dxs.image(group.lowerBound), count * imageFloats) }
-                if let db {
-                    for b in 0..<count {
-                        for o in 0..<m {
-                            let row = grad.image(b) + o * grad.channelStride
-                            var s: Float = 0
-                            for i in 0..<p { s += row[i] }
-                            db[o] += s
-                        }
+        runner.backward(accumulating: parameters.map(\.parameter)) { group in
+            let count = group.count, cols = count * p
+            // dY: the NCHW planes themselves for one image or a kernel that reads any planes,
+            // else a copy as one [M, count·P] matrix.
+            let grad: Planes
+            if count == 1 || conv.readsAnyGradientPlanes {
+                grad = dys.starting(at: group.first)
+            } else {
+                let grouped = group.scratch.buffer(1, count: m * cols)
+                grad = .grouped(grouped, count: count, pixels: p)
+                Self.copy(channels: m, pixels: p, count: count, from: dys.starting(at: group.first), to: grad)
+            }
+            // dx is accumulated into: each worker clears its own images first.
+            if wantsInput { fillZero(dxs.image(group.first), count * imageFloats) }
+            if hasBias {
+                let db = group.gradient(1)
+                for b in 0..<count {
+                    for o in 0..<m {
+                        let row = grad.image(b) + o * grad.channelStride
+                        var s: Float = 0
+                        for i in 0..<p { s += row[i] }
+                        db[o] += s
                     }
                 }
-                conv.backward(source: xs.starting(at: group.lowerBound), count: count, outputGradient: grad,
-                              weightGradient: dw, inputGradient: wantsInput ? dxs.starting(at: group.lowerBound) : nil,
-                              scratch: work)
+            }
+            conv.backward(source: xs.starting(at: group.first), count: count, outputGradient: grad,
+                          weightGradient: group.gradient(0),
+                          inputGradient: wantsInput ? dxs.starting(at: group.first) : nil, scratch: group.work)
+        }
+        return dx
+    }
+
+    /// Copies `channels` planes of `pixels` floats for each of `count` images between layouts
+    /// (the grouped [M, n] matrix of SGEMM and the NCHW tensor).
+    private static func copy(channels: Int, pixels: Int, count: Int, from src: Planes, to dst: Planes) {
+        for b in 0..<count {
+            let s = src.image(b), d = dst.image(b)
+            for c in 0..<channels {
+                (d + c * dst.channelStride).update(from: s + c * src.channelStride, count: pixels)
             }
         }
-        workspace.reduce(params, workers: workers)
-        return dx
     }
 }

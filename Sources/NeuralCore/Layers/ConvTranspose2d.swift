@@ -13,7 +13,7 @@
 ///   output phase, run as one 3×3 convolution Cin → 4·Cout and an interleave
 ///   (`PhaseConvolution`): W_phase[(2p+q)·Cout + o, c, dy, dx] = W[c, o, 4−2dy+p, 4−2dx+q].
 ///   Exact, and it skips the structural zeros the general form scatters.
-public final class ConvTranspose2d: Layer, FLOPCounting {
+public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
     public let inputChannels: Int
     public let outputChannels: Int
     public let kernelSize: Int
@@ -21,15 +21,10 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
     public let padding: Int
     public let weight: Parameter
     public var computesInputGradient = true
-    /// GEMM width a group of images aims for in the phase convolution (images × grid pixels).
-    public var groupColumns: Int {
-        get { phase.groupColumns }
-        set { phase.groupColumns = newValue }
-    }
-    /// Whether the direct 3×3 kernels may run in the phase convolution (false: im2col + SGEMM).
-    public var allowsDirectKernel: Bool {
-        get { phase.allowsDirectKernel }
-        set { phase.allowsDirectKernel = newValue }
+    /// The options of the phase convolution (the general path runs one SGEMM per image).
+    public var convolutionOptions: ConvolutionOptions {
+        get { phase.convolutionOptions }
+        set { phase.convolutionOptions = newValue }
     }
     /// Whether the phase decomposition runs (only possible for k 6, stride 2, pad 2).
     public var usesPhaseDecomposition: Bool {
