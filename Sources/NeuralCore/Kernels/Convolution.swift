@@ -1,3 +1,5 @@
+// The choice table: which kernel runs a convolution of a given geometry, and the call into it.
+
 /// One convolution inside a layer — geometry, output channels, weights — and the kernel that
 /// runs it on a group of images (`ConvolutionKernel`). Every conv-type layer runs its
 /// convolutions through this type, which keeps the choice of kernel (`kernel(for:)`):

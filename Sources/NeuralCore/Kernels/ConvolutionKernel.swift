@@ -1,3 +1,5 @@
+// The protocol every convolution kernel implements: pack, scratch size, forward, backward.
+
 /// One way of running a convolution (`Convolution`) on a group of images: im2col + SGEMM
 /// (`GEMMKernel`), the direct 3×3 kernels (`DirectPixelsKernel`, `DirectLanesKernel`), the
 /// space-to-depth kernels of 4×4 stride-2 convolutions (`SpaceToDepthKernel`,

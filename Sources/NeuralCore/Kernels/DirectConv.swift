@@ -1,3 +1,5 @@
+// Runs the direct 3×3 convolution loops (SIMD16 register blocks) of the direct kernels.
+
 /// Direct convolution kernels, register-blocked with SIMD16 FMAs: 3×3 stride-1 pad-1
 /// convolutions (forward, input gradient, weight gradient), and, in `SpaceToDepth.swift` and
 /// `SpaceToDepthPixels.swift`, the 2×2 convolution that a 4×4 stride-2 convolution becomes

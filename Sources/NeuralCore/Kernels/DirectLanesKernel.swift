@@ -1,7 +1,6 @@
-/// Runs a 3×3 stride-1 pad-1 convolution with the direct kernels (`DirectConv`), one pixel of
-/// 16 images per vector (small or odd-sized maps).
+/// Runs 3×3 stride-1 pad-1 convolutions directly, one pixel of 16 images per vector.
 ///
-/// Forward and input gradient: 16 images at a time padded into lanes, `DirectConv.forward` (W
+/// For small or odd-sized maps, on the loops of `DirectConv`. Forward and input gradient: 16 images at a time padded into lanes, `DirectConv.forward` (W
 /// packed, or flipped and transposed for the input gradient), unpacked. Weight gradient: im2col
 /// + SGEMM over about 512 columns at a time (the direct weight-gradient kernel would sum its
 /// lanes every 16 pixels).

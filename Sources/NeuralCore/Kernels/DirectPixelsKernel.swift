@@ -1,6 +1,6 @@
-/// Runs a 3×3 stride-1 pad-1 convolution with the direct kernels (`DirectConv`), 16 pixels of a
-/// row per vector (width a multiple of 16), one image at a time.
+/// Runs 3×3 stride-1 pad-1 convolutions directly, 16 pixels of a row per vector.
 ///
+/// For maps whose width is a multiple of 16, one image at a time, on the loops of `DirectConv`.
 /// Forward: each image padded, then `DirectConv.forward` with the packed W. Input gradient: the
 /// same convolution of dY padded, with W flipped and transposed. Weight gradient: the direct
 /// weight-gradient kernel on the whole group, or im2col + SGEMM where M and C are large (measured:

@@ -1,4 +1,4 @@
-/// Runs a convolution as im2col + SGEMM on the whole group of images (any geometry).
+/// Runs any convolution as im2col + SGEMM on the whole group of images.
 ///
 /// Shapes, for a group of `count` images, P = Hout·Wout pixels each, n = count·P:
 ///   col [K = C·kh·kw, n]  (image b's columns at b·P)

@@ -1,3 +1,5 @@
+// Runs the space-to-depth loops of 4×4 stride-2 convolutions with 16 images per vector.
+
 /// The space-to-depth kernels of 4×4 stride-2 pad-1 convolutions (the encoder's after the first)
 /// in the lanes layout, 16 images per vector: S gathered from the input, the forward and input
 /// gradient as direct 2×2 convolutions (`convolve2x2`), the weight gradient with the output

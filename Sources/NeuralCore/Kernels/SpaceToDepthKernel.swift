@@ -1,7 +1,7 @@
-/// Runs a 4×4 stride-2 pad-1 convolution with ≥ 8 input channels (the encoder's after the
-/// first) as direct 2×2 convolutions of the input's space-to-depth S, 16 images per vector
-/// (`SpaceToDepth.swift`).
+/// Runs 4×4 stride-2 pad-1 convolutions as 2×2 convolutions of space-to-depth, 16 images a vector.
 ///
+/// For ≥ 8 input channels (the encoder's layers after the first), on the loops of
+/// `SpaceToDepth.swift`; S is the input's space-to-depth.
 /// Forward: S gathered in lanes, `DirectConv.convolve2x2` with W2[o][(c, py, px)][a, b] =
 /// W[o][c][2a + py][2b + px]. Input gradient: 2×2 convolutions of dY padded by 1, one per phase
 /// of S, giving dS's real pixels (dX). Weight gradient: a direct kernel on S and dY with the

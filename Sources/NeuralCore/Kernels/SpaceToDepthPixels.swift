@@ -1,3 +1,5 @@
+// Runs the space-to-depth loops of 4×4 stride-2 convolutions in the pixel layout.
+
 /// 4×4 stride-2 pad-1 convolutions with few input channels (the encoder's RGB layer) as direct
 /// 2×2 convolutions of the input's space-to-depth, in the pixel layout (16 output pixels of a
 /// row per vector, one image at a time). With 3 input channels im2col + SGEMM spends most of

@@ -1,7 +1,7 @@
-/// Runs a 4×4 stride-2 pad-1 convolution with few input channels (the RGB layer) as a direct
-/// 2×2 convolution of the input's space-to-depth in the pixel layout, one image at a time
-/// (`SpaceToDepthPixels.swift`; W a multiple of 32).
+/// Runs 4×4 stride-2 pad-1 convolutions as 2×2 convolutions of space-to-depth, pixels in a vector.
 ///
+/// For few input channels (the RGB layer) and W a multiple of 32, one image at a time, on the
+/// loops of `SpaceToDepthPixels.swift`; S is the input's space-to-depth.
 /// Forward: `DirectConv.forward` on S with W2[o][(c, py, px)][a, b] = W[o][c][2a + py][2b + px].
 /// Weight gradient: a direct kernel on S and dY. Input gradient: im2col + SGEMM (`GEMMKernel`).
 final class SpaceToDepthPixelsKernel: ConvolutionKernel {

@@ -1,7 +1,8 @@
-/// Runs a 3×3 stride-1 pad-1 convolution of even-sized maps as Winograd F(2×2, 3×3)
-/// (`Winograd`: 16 multiplies per 2×2 output tile instead of 36): forward, input gradient (the
-/// same operation with the flipped and transposed kernel) and weight gradient
-/// (`Winograd.weightGradient`).
+/// Runs 3×3 stride-1 pad-1 convolutions of even-sized maps as Winograd F(2×2, 3×3).
+///
+/// On the transforms of `Winograd` (16 multiplies per 2×2 output tile instead of 36): forward,
+/// input gradient (the same operation with the flipped and transposed kernel) and weight
+/// gradient (`Winograd.weightGradient`).
 final class WinogradKernel: ConvolutionKernel {
     let geometry: ConvGeometry
     let outputChannels: Int

@@ -28,7 +28,7 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    /// P = [c1; c2; c3] of the last forward, grouped as `plan` cut the batch: [4·Cout, cols] blocks.
+    /// P = [c1; c2; c3] of the last forward, grouped as the runner cut the batch: [4·Cout, cols] blocks.
     private var pStore: Tensor?
     /// The stacked kernels [W1; W2ₓ; W3ₓ] [4·Cout, Cin, 3, 3] and [W2_c1; W3_c1] [3·Cout, Cout, 3, 3].
     private let stackX: Parameter

@@ -27,7 +27,7 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    /// a and b of the last forward, stored grouped as `plan` cut the batch (see `Planes`).
+    /// a and b of the last forward, stored grouped as the runner cut the batch (see `Planes`).
     private var aStore: Tensor?
     private var bStore: Tensor?
     /// Runs a = conv(x; W0) (convolution 0) and b = conv(a; W1) (convolution 1).
