@@ -35,7 +35,8 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    private let workspace = Workspace()
+    /// Runs the general path: one image a group, no `Convolution`.
+    private let runner = ConvolutionRunner()
     private lazy var phase = PhaseConvolution(inputChannels: inputChannels, outputChannels: outputChannels,
                                               kernel: 3, shift: 0)
 
@@ -140,14 +141,12 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
         output = y
         input = x
         y.zero()
-        let plan = BatchPlan(batch: n, pixelsPerImage: pin, columns: 1)
-        workspace.prepare(workers: plan.workerRanges.count)
         let weight = weight.value.pointer, cin = inputChannels
         let xs = Planes.nchw(x.pointer, channels: cin, pixels: pin)
         let ys = Planes.nchw(y.pointer, channels: outputChannels, pixels: g.inputPixels)
-        plan.run { worker in
-            let column = workspace.scratch(worker).buffer(0, count: k * pin)
-            for i in plan.workerRanges[worker] {
+        runner.forward(batch: n, pixelsPerImage: pin, columns: 1) { group in
+            let column = group.scratch.buffer(1, count: k * pin)
+            for i in group.images {
                 // col [Cout·k·k, H·W] = Wᵀ · x_i, then scatter-add onto the output.
                 sgemm(transposeA: true, m: k, n: pin, k: cin, a: weight, lda: k, b: xs.image(i), ldb: pin,
                       c: column, ldc: pin)
@@ -169,24 +168,20 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
         }
         guard let x = input, let y = output else { preconditionFailure("ConvTranspose2d.backward before forward") }
         precondition(dy.shape == y.shape, "ConvTranspose2d.backward: gradient \(dy.shape) for output \(y.shape)")
-        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let (h, w) = (x.shape[2], x.shape[3])
         let g = adjointGeometry(height: h, width: w)
         let k = g.patchSize, pin = h * w, cin = inputChannels
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         let wantsInput = computesInputGradient
-        let params = [weight]
-        let plan = BatchPlan(batch: n, pixelsPerImage: pin, columns: 1)
-        let workers = plan.workerRanges.count
-        workspace.beginAccumulation(params, workers: workers)
         let weight = weight.value.pointer
         let xs = Planes.nchw(x.pointer, channels: cin, pixels: pin)
         let dxs = Planes.nchw(dx.pointer, channels: cin, pixels: pin)
         let dys = Planes.nchw(dy.pointer, channels: outputChannels, pixels: g.inputPixels)
-        plan.run { worker in
-            let column = workspace.scratch(worker).buffer(0, count: k * pin)
-            let dw = workspace.accumulator(params, 0, worker: worker)
-            for i in plan.workerRanges[worker] {
+        runner.backward(accumulating: [self.weight]) { group in
+            let column = group.scratch.buffer(1, count: k * pin)
+            let dw = group.gradient(0)
+            for i in group.images {
                 im2col(g, source: dys.image(i), channelStride: dys.channelStride, column: column, ldc: pin)
                 sgemm(transposeB: true, m: cin, n: k, k: pin, a: xs.image(i), lda: pin, b: column, ldb: pin,
                       beta: 1, c: dw, ldc: k)
@@ -195,7 +190,6 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
                 }
             }
         }
-        workspace.reduce(params, workers: workers)
         return dx
     }
 }

@@ -41,7 +41,7 @@ struct ConvolutionGroup {
 }
 
 /// The one setup path of the convolution-type layers (`Conv2d`, `PhaseConvolution`, `PixelDCL`,
-/// `IPixelDCL`): keeps their convolutions across steps and points them at their weights, cuts
+/// `IPixelDCL`, and `ConvTranspose2d`'s general path): keeps their convolutions across steps and points them at their weights, cuts
 /// the batch into groups of images (`BatchPlan`: one range of images per worker, kept for
 /// backward, which must see the same groups), and runs the layer's work for each group on every
 /// worker, with scratch memory and, in backward, per-worker weight-gradient accumulators that
@@ -70,9 +70,10 @@ final class ConvolutionRunner {
     }
 
     /// Runs `body` on every group of a batch of `batch` images of `pixelsPerImage` output pixels
-    /// (of the first convolution), the workers in parallel.
-    func forward(batch: Int, pixelsPerImage: Int, _ body: (ConvolutionGroup) -> Void) {
-        let columns = convolutions[0].groupPixels(gemmColumns: options.groupColumns)
+    /// (of the first convolution), the workers in parallel. A group holds about `columns` pixels,
+    /// by default what the first convolution's kernel asks for.
+    func forward(batch: Int, pixelsPerImage: Int, columns: Int? = nil, _ body: (ConvolutionGroup) -> Void) {
+        let columns = columns ?? convolutions[0].groupPixels(gemmColumns: options.groupColumns)
         let plan = BatchPlan(batch: batch, pixelsPerImage: pixelsPerImage, columns: columns)
         self.plan = plan
         workspace.prepare(workers: plan.workerRanges.count)
