@@ -7,7 +7,6 @@ import NeuralCore
 /// all taken from the model (`VAE`) itself. Also measures this machine's SGEMM throughput
 /// (1024³ per worker, all workers at once), the ceiling the layers are judged against.
 public enum LayerBench {
-
     public struct Options: Sendable {
         public var batch = 64
         public var repeats = 10
@@ -70,8 +69,10 @@ public enum LayerBench {
             let model = VAE(configuration: VAEConfiguration(decoder: kind), seed: options.seed)
             encoderAndFinal = encoderAndFinal ?? model
             var total = Totals(forward_ms: 0, backward_ms: 0)
-            for (i, up) in upLayers(of: model, batch: options.batch).enumerated() where wanted("\(kind.rawValue).\(i)") {
-                let r = time(up.layer, name: "\(kind.rawValue).\(i)", input: up.input, options, &rng)
+            for (i, up) in upLayers(of: model, batch: options.batch).enumerated() {
+                let name = "\(kind.rawValue).\(i)"
+                guard wanted(name) else { continue }
+                let r = time(up.layer, name: name, input: up.input, options, &rng)
                 total.forward_ms += r.forward_ms
                 total.backward_ms += r.backward_ms
                 record(r)
