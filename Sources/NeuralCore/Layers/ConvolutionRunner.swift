@@ -27,9 +27,9 @@ struct ConvolutionGroup {
     let scratch: ScratchBuffers
     /// Scratch for the layer's convolutions (the largest `scratchCount` of them for this group).
     let work: UnsafeMutablePointer<Float>
-    let worker: Int
-    let workspace: Workspace
-    let parameters: [Parameter]
+    fileprivate let worker: Int
+    fileprivate let workspace: Workspace
+    fileprivate let parameters: [Parameter]
 
     var first: Int { images.lowerBound }
     var count: Int { images.count }
