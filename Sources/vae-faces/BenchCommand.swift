@@ -81,7 +81,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print("Up-sampler totals over the decoder's four Up layers (batch \(batch), \(report.threads) threads):")
-        for kind in UpsamplerKind.allCases {
+        for kind in DecoderKind.allCases {
             guard let t = report.upsamplers[kind.rawValue] else { continue }
             print("  " + LayerBench.padded(kind.rawValue, 11)
                   + String(format: "forward %8.2f ms   backward %8.2f ms   total %8.2f ms",

@@ -109,8 +109,7 @@ func conv2dMatchesReference(_ t: ConvCase) throws {
     var rng = SeededGenerator(seed: 11)
     let layer = Conv2d(inputChannels: t.cin, outputChannels: t.cout, kernelSize: t.k, stride: t.s, padding: t.p,
                        bias: t.bias, generator: &rng)
-    layer.groupColumns = t.groupColumns
-    layer.allowsDirectKernel = t.direct
+    layer.convolutionOptions = ConvolutionOptions(groupColumns: t.groupColumns, allowsDirectKernel: t.direct)
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 12)
     let (y, dx, dy) = forwardBackward(layer, x)
     let rx = RefTensor(x), rw = RefTensor(layer.weight.value)

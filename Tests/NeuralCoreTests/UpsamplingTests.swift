@@ -49,8 +49,7 @@ let upCases = [
 func dclMatchesTransposedConvolution(_ t: UpCase) {
     var rng = SeededGenerator(seed: 33)
     let layer = ConvTranspose2d.dcl(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
-    layer.groupColumns = t.groupColumns
-    layer.allowsDirectKernel = t.direct
+    layer.convolutionOptions = ConvolutionOptions(groupColumns: t.groupColumns, allowsDirectKernel: t.direct)
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 34)
     let (y, dx, dy) = forwardBackward(layer, x)
     let (rx, rw) = (RefTensor(x), RefTensor(layer.weight.value))
@@ -66,8 +65,7 @@ func dclMatchesTransposedConvolution(_ t: UpCase) {
 func pixelDCLMatchesLiteralForm(_ t: UpCase) {
     var rng = SeededGenerator(seed: 41)
     let layer = PixelDCL(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
-    layer.groupColumns = t.groupColumns
-    layer.allowsDirectKernel = t.direct
+    layer.convolutionOptions = ConvolutionOptions(groupColumns: t.groupColumns, allowsDirectKernel: t.direct)
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 42)
     let (y, dx, dy) = forwardBackward(layer, x)
     let (rx, w0, w1, w2) = (RefTensor(x), RefTensor(layer.w0.value), RefTensor(layer.w1.value), RefTensor(layer.w2.value))
@@ -125,8 +123,7 @@ func pixelDCLMatchesLiteralForm(_ t: UpCase) {
 func iPixelDCLMatchesLiteralForm(_ t: UpCase) {
     var rng = SeededGenerator(seed: 51)
     let layer = IPixelDCL(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
-    layer.groupColumns = t.groupColumns
-    layer.allowsDirectKernel = t.direct
+    layer.convolutionOptions = ConvolutionOptions(groupColumns: t.groupColumns, allowsDirectKernel: t.direct)
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 52)
     for wantsInput in [true, false] {
         layer.computesInputGradient = wantsInput
@@ -155,8 +152,7 @@ func iPixelDCLMatchesLiteralForm(_ t: UpCase) {
 func resizeConvMatchesReference(_ t: UpCase) {
     var rng = SeededGenerator(seed: 61)
     let layer = ResizeConv(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)
-    layer.groupColumns = t.groupColumns
-    layer.allowsDirectKernel = t.direct
+    layer.convolutionOptions = ConvolutionOptions(groupColumns: t.groupColumns, allowsDirectKernel: t.direct)
     let x = Reference.randomTensor([t.n, t.cin, t.h, t.w], seed: 62)
     let (y, dx, dy) = forwardBackward(layer, x)
     let (rx, rw) = (RefTensor(x), RefTensor(layer.weight.value))

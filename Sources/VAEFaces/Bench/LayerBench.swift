@@ -1,31 +1,12 @@
 import Foundation
 import NeuralCore
 
-/// The four up-sampling layers of docs/model.md's decoder (each ×2, H×W → 2H×2W, no bias).
-public enum UpsamplerKind: String, CaseIterable, Codable, Sendable {
-    case dcl, pixeldcl, ipixeldcl, resizeconv
-
-    public func makeLayer(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) -> Layer & FLOPCounting {
-        switch self {
-        case .dcl: ConvTranspose2d.dcl(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
-        case .pixeldcl: PixelDCL(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
-        case .ipixeldcl: IPixelDCL(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
-        case .resizeconv: ResizeConv(inputChannels: inputChannels, outputChannels: outputChannels, generator: &generator)
-        }
-    }
-}
-
 /// Times the forward and backward pass of every convolution-type layer of the reference model
-/// at its real shapes (`vae-faces bench --layers`): the 4 up-sampler kinds × the decoder's 4 Up
-/// layers, the encoder's four 4×4 stride-2 convolutions and the final 3×3 convolution. Also
-/// measures this machine's SGEMM throughput (1024³ per worker, all workers at once), the
-/// ceiling the layers are judged against.
+/// at its real shapes (`vae-faces bench --layers`): the decoder's 4 Up layers for each
+/// `DecoderKind`, the encoder's four 4×4 stride-2 convolutions and the final 3×3 convolution,
+/// all taken from the model (`VAE`) itself. Also measures this machine's SGEMM throughput
+/// (1024³ per worker, all workers at once), the ceiling the layers are judged against.
 public enum LayerBench {
-    /// Up layers of the decoder: (Cin, Cout, input H = W).
-    public static let upShapes = [(256, 128, 4), (128, 64, 8), (64, 32, 16), (32, 32, 32)]
-    /// Encoder convolutions: (Cin, Cout, input H = W), 4×4 stride 2 pad 1.
-    public static let encoderShapes = [(3, 32, 64), (32, 64, 32), (64, 128, 16), (128, 256, 8)]
-
     public struct Options: Sendable {
         public var batch = 64
         public var repeats = 10
@@ -83,44 +64,60 @@ public enum LayerBench {
                 + String(format: "fwd %8.2f ms %6.1f GFLOP/s   bwd %8.2f ms %6.1f GFLOP/s",
                          result.forward_ms, result.gflops_forward, result.backward_ms, result.gflops_backward))
         }
-        for kind in UpsamplerKind.allCases {
+        var encoderAndFinal: VAE?
+        for kind in DecoderKind.allCases {
+            let model = VAE(configuration: VAEConfiguration(decoder: kind), seed: options.seed)
+            encoderAndFinal = encoderAndFinal ?? model
             var total = Totals(forward_ms: 0, backward_ms: 0)
-            for (i, (cin, cout, h)) in upShapes.enumerated() where wanted("\(kind.rawValue).\(i)") {
-                let layer = kind.makeLayer(inputChannels: cin, outputChannels: cout, generator: &rng)
-                let r = time(layer, name: "\(kind.rawValue).\(i)", input: [options.batch, cin, h, h], options, &rng)
+            for (i, up) in upLayers(of: model, batch: options.batch).enumerated() {
+                let name = "\(kind.rawValue).\(i)"
+                guard wanted(name) else { continue }
+                let r = time(up.layer, name: name, input: up.input, options, &rng)
                 total.forward_ms += r.forward_ms
                 total.backward_ms += r.backward_ms
                 record(r)
             }
             if total.forward_ms > 0 { totals[kind.rawValue] = total }
         }
-        for (i, (cin, cout, h)) in encoderShapes.enumerated() where wanted("encoder.\(i)") {
-            let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernelSize: 4, stride: 2, padding: 1,
-                              bias: false, generator: &rng)
-            conv.computesInputGradient = i > 0   // the first layer has no one to pass dx to
-            record(time(conv, name: "encoder.\(i)", input: [options.batch, cin, h, h], options, &rng))
-        }
-        if wanted("final") {
-            let final = Conv2d(inputChannels: 32, outputChannels: 3, kernelSize: 3, padding: 1, bias: true, generator: &rng)
-            record(time(final, name: "final", input: [options.batch, 32, 64, 64], options, &rng))
+        if let model = encoderAndFinal {
+            for (i, conv) in encoderLayers(of: model, batch: options.batch).enumerated() where wanted("encoder.\(i)") {
+                record(time(conv.layer, name: "encoder.\(i)", input: conv.input, options, &rng))
+            }
+            if wanted("final") {
+                let out = model.decoder.out, size = VAEConfiguration.imageSize
+                record(time(out, name: "final", input: [options.batch, out.inputChannels, size, size], options, &rng))
+            }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Report(batch: options.batch, threads: Threading.workers, repeats: options.repeats, sgemm_gflops: sgemm,
                       upsamplers: totals, layers: layers, other_load: CPULoad.others(since: load0, seconds: seconds))
     }
 
+    /// The decoder's Up layers with their input shapes: each doubles the map, the last one
+    /// reaching the image size.
+    static func upLayers(of model: VAE, batch: Int) -> [(layer: any Layer, input: [Int])] {
+        let ups = model.decoder.ups
+        return ups.indices.map { k in
+            let size = VAEConfiguration.imageSize >> (ups.count - k)
+            return (ups[k], [batch, Decoder.upChannels[k].0, size, size])
+        }
+    }
+
+    /// The encoder's convolutions with their input shapes, from the image size through each
+    /// convolution's geometry.
+    static func encoderLayers(of model: VAE, batch: Int) -> [(layer: any Layer, input: [Int])] {
+        var size = VAEConfiguration.imageSize
+        return model.encoder.convolutions.map { conv in
+            defer { size = conv.geometry(height: size, width: size).outputHeight }
+            return (conv, [batch, conv.inputChannels, size, size])
+        }
+    }
+
     /// Median forward and backward times of `layer` on a random input of shape `input`.
-    static func time(_ layer: Layer & FLOPCounting, name: String, input: [Int], _ options: Options,
+    static func time(_ layer: any Layer, name: String, input: [Int], _ options: Options,
                      _ rng: inout SeededGenerator) -> LayerResult {
-        if let columns = options.groupColumns {
-            switch layer {
-            case let l as Conv2d: l.groupColumns = columns
-            case let l as ConvTranspose2d: l.groupColumns = columns
-            case let l as PixelDCL: l.groupColumns = columns
-            case let l as IPixelDCL: l.groupColumns = columns
-            case let l as ResizeConv: l.groupColumns = columns
-            default: break
-            }
+        if let columns = options.groupColumns, let layer = layer as? ConvolutionLayer {
+            layer.convolutionOptions.groupColumns = columns
         }
         let x = Tensor(shape: input)
         rng.fillNormal(x)
@@ -142,7 +139,7 @@ public enum LayerBench {
             }
         }
         for (_, p) in layer.parameters { p.gradient.zero() }
-        let flops = layer.flops(inputShape: input)
+        let flops = (layer as? FLOPCounting)?.flops(inputShape: input) ?? LayerFLOPs(forward: .nan, backward: .nan)
         let f = median(fwd), b = median(bwd)
         return LayerResult(name: name, shape: "\(input) -> \(outShape)", forward_ms: f, backward_ms: b,
                            gflops_forward: flops.forward / f / 1e6, gflops_backward: flops.backward / b / 1e6)

@@ -51,7 +51,8 @@ public enum ModelBench {
         let model = VAE(configuration: VAEConfiguration(decoder: options.decoder), seed: options.seed)
         let optimizer = Adam(parameters: model.parameters)
         var rng = SeededGenerator(seed: options.seed, stream: 7)
-        let x = Tensor(shape: [b, 3, 64, 64])
+        let size = VAEConfiguration.imageSize
+        let x = Tensor(shape: [b, VAEConfiguration.imageChannels, size, size])
         for i in 0..<x.count { x[i] = rng.nextUniform() }
         let noise = Tensor(shape: [b, model.configuration.latentDimension])
         rng.fillNormal(noise)

@@ -16,7 +16,7 @@
 /// Parameters (PyTorch peer names): "w0" [Cout, Cin, 3, 3], "w1" [Cout, Cout, 3, 3],
 /// "w2" [4, Cout, Cout] (taps up, down, left, right; w2[t] is a Cout×Cout matrix, out × in),
 /// initialised U(±1/√fan_in) with fan_in Cin·9, Cout·9, Cout·4.
-public final class PixelDCL: Layer, FLOPCounting {
+public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     public let inputChannels: Int
     public let outputChannels: Int
     public let w0: Parameter
@@ -27,17 +27,16 @@ public final class PixelDCL: Layer, FLOPCounting {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    /// a and b of the last forward, stored grouped as `plan` cut the batch (see `Planes`).
+    /// a and b of the last forward, stored grouped as the runner cut the batch (see `Planes`).
     private var aStore: Tensor?
     private var bStore: Tensor?
-    private var plan: BatchPlan?
-    private var conv0: Convolution?           // a = conv(x; W0)
-    private var conv1: Convolution?           // b = conv(a; W1)
-    private let workspace = Workspace()
-    /// GEMM width a group of images aims for (images × pixels).
-    public var groupColumns = 256
-    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
-    public var allowsDirectKernel = true
+    /// Runs a = conv(x; W0) (convolution 0) and b = conv(a; W1) (convolution 1).
+    private let runner = ConvolutionRunner()
+
+    public var convolutionOptions: ConvolutionOptions {
+        get { runner.options }
+        set { runner.options = newValue }
+    }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "PixelDCL: bad configuration")
@@ -78,42 +77,30 @@ public final class PixelDCL: Layer, FLOPCounting {
         self.aStore = aStore
         self.bStore = bStore
         input = x
-        let conv0 = Convolution.reuse(self.conv0, geometry: g0, outputChannels: c, allowDirect: allowsDirectKernel)
-        let conv1 = Convolution.reuse(self.conv1, geometry: g1, outputChannels: c, allowDirect: allowsDirectKernel)
-        self.conv0 = conv0
-        self.conv1 = conv1
-        conv0.setWeights(w0.value.pointer)
-        conv1.setWeights(w1.value.pointer)
-        let columns = conv0.groupPixels(gemmColumns: groupColumns)
-        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: columns)
-        self.plan = plan
-        workspace.prepare(workers: plan.workerRanges.count)
+        let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer)
+        let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer)
         let w2 = w2.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * px, first = group.lowerBound
-                let work = scratch.buffer(0, count: max(conv0.scratchCount(images: count), conv1.scratchCount(images: count)))
-                let taps = scratch.buffer(1, count: 8 * c * cols)   // [T_a; T_b], each [4·Cout, cols]
-                let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
-                // a [C, cols] = conv(x; W0);  b = conv(a; W1)
-                conv0.forward(source: xs.starting(at: first), count: count, output: a, ldo: cols, scratch: work)
-                conv1.forward(source: .grouped(a, count: count, pixels: px), count: count, output: b, ldo: cols,
-                              scratch: work)
-                // T_a = [Wup; Wdown; Wleft; Wright] · a,  T_b likewise: every tap product at once.
-                sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: a, ldb: cols, c: taps, ldc: cols)
-                sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: b, ldb: cols, c: taps + 4 * c * cols, ldc: cols)
-                for img in 0..<count {
-                    let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
-                    for o in 0..<c { Self.fill(t, channel: o, height: h, width: w) }
-                    interleave(channels: c, height: h, width: w,
-                               p00: PhaseMap(base: a + img * px, channelStride: cols, rowStride: w),
-                               p01: t.map(.b, .down), p10: t.map(.a, .up),
-                               p11: PhaseMap(base: b + img * px, channelStride: cols, rowStride: w),
-                               into: outs.image(first + img))
-                }
+        runner.forward(batch: n, pixelsPerImage: px) { group in
+            let count = group.count, cols = count * px, first = group.first, work = group.work
+            let taps = group.scratch.buffer(1, count: 8 * c * cols)   // [T_a; T_b], each [4·Cout, cols]
+            let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
+            // a [C, cols] = conv(x; W0);  b = conv(a; W1)
+            conv0.forward(source: xs.starting(at: first), count: count, output: a, ldo: cols, scratch: work)
+            conv1.forward(source: .grouped(a, count: count, pixels: px), count: count, output: b, ldo: cols,
+                          scratch: work)
+            // T_a = [Wup; Wdown; Wleft; Wright] · a,  T_b likewise: every tap product at once.
+            sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: a, ldb: cols, c: taps, ldc: cols)
+            sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: b, ldb: cols, c: taps + 4 * c * cols, ldc: cols)
+            for img in 0..<count {
+                let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
+                for o in 0..<c { Self.fill(t, channel: o, height: h, width: w) }
+                interleave(channels: c, height: h, width: w,
+                           p00: PhaseMap(base: a + img * px, channelStride: cols, rowStride: w),
+                           p01: t.map(.b, .down), p10: t.map(.a, .up),
+                           p11: PhaseMap(base: b + img * px, channelStride: cols, rowStride: w),
+                           into: outs.image(first + img))
             }
         }
         return out
@@ -137,6 +124,14 @@ public final class PixelDCL: Layer, FLOPCounting {
         @inline(__always) func plane(_ s: Source, _ t: Tap, _ o: Int) -> UnsafeMutablePointer<Float> {
             base + ((4 * s.rawValue + t.rawValue) * channels + o) * columns
         }
+        /// The eight planes of channel o: a's up, down, left, right taps, then b's.
+        @inline(__always) func planes(_ o: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+                                                    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+            (plane(.a, .up, o), plane(.a, .down, o), plane(.a, .left, o), plane(.a, .right, o),
+             plane(.b, .up, o), plane(.b, .down, o), plane(.b, .left, o), plane(.b, .right, o))
+        }
         func map(_ s: Source, _ t: Tap) -> PhaseMap {
             PhaseMap(base: plane(s, t, 0), channelStride: columns, rowStride: width)
         }
@@ -147,10 +142,7 @@ public final class PixelDCL: Layer, FLOPCounting {
     ///   T_a.up   ← out(1,0) = T_a.up + T_a.down[i+1, j] + T_b.left[i, j−1] + T_b.right
     @inline(__always)
     static func fill(_ t: TapPlanes, channel o: Int, height h: Int, width w: Int) {
-        let bDown = t.plane(.b, .down, o), aLeft = t.plane(.a, .left, o)
-        let bUp = t.plane(.b, .up, o), aRight = t.plane(.a, .right, o)
-        let aUp = t.plane(.a, .up, o), bRight = t.plane(.b, .right, o)
-        let aDown = t.plane(.a, .down, o), bLeft = t.plane(.b, .left, o)
+        let (aUp, aDown, aLeft, aRight, bUp, bDown, bLeft, bRight) = t.planes(o)
         for i in 0..<h {
             let r = i * w
             for j in 0..<w { bDown[r + j] += aLeft[r + j] }
@@ -165,64 +157,54 @@ public final class PixelDCL: Layer, FLOPCounting {
     // MARK: backward  dout → dx; dW0, dW1, dW2 accumulated
 
     public func backward(_ dout: Tensor) -> Tensor {
-        guard let x = input, let plan, let out = output, let aStore, let bStore, let conv0, let conv1 else {
+        guard let x = input, let out = output, let aStore, let bStore else {
             preconditionFailure("PixelDCL.backward before forward")
         }
         precondition(dout.shape == out.shape, "PixelDCL.backward: gradient \(dout.shape) for output \(out.shape)")
+        let (conv0, conv1) = (runner.convolutions[0], runner.convolutions[1])
         let (h, w) = (x.shape[2], x.shape[3])
         let c = outputChannels, px = h * w
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         let wantsInput = computesInputGradient
         if wantsInput { dx.zero() }
-        let params = [w0, w1, w2], workers = plan.workerRanges.count
-        workspace.beginAccumulation(params, workers: workers)
-        conv0.setWeights(w0.value.pointer, backward: true)
-        conv1.setWeights(w1.value.pointer, backward: true)
         let w2 = w2.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: px)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            let dw0 = workspace.accumulator(params, 0, worker: worker)
-            let dw1 = workspace.accumulator(params, 1, worker: worker)
-            let dw2 = workspace.accumulator(params, 2, worker: worker)
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * px, first = group.lowerBound
-                let work = scratch.buffer(0, count: max(conv0.scratchCount(images: count), conv1.scratchCount(images: count)))
-                let taps = scratch.buffer(1, count: 8 * c * cols)   // tap-map gradients [G_a; G_b]
-                let da = scratch.buffer(2, count: c * cols), db = scratch.buffer(3, count: c * cols)
-                let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
-                for img in 0..<count {
-                    let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
-                    // g00 → da, g11 → db (the phases that are a and b); g01 → G_b.down, g10 → G_b.right.
-                    deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
-                                 p00: PhaseMap(base: da + img * px, channelStride: cols, rowStride: w),
-                                 p01: t.map(.b, .down), p10: t.map(.b, .right),
-                                 p11: PhaseMap(base: db + img * px, channelStride: cols, rowStride: w))
-                    for o in 0..<c { Self.spreadGradient(t, channel: o, height: h, width: w) }
-                }
-                // dW2 += G_a · aᵀ + G_b · bᵀ;  da += W2ᵀ · G_a;  db += W2ᵀ · G_b
-                sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps, lda: cols, b: a, ldb: cols,
-                      beta: 1, c: dw2, ldc: c)
-                sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps + 4 * c * cols, lda: cols, b: b, ldb: cols,
-                      beta: 1, c: dw2, ldc: c)
-                sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps, ldb: cols,
-                      beta: 1, c: da, ldc: cols)
-                sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps + 4 * c * cols, ldb: cols,
-                      beta: 1, c: db, ldc: cols)
-                // b = conv(a; W1):  dW1 += db ⋆ a,  da += W1ᵀ ⋆ db
-                conv1.backward(source: .grouped(a, count: count, pixels: px), count: count, outputGradient: db,
-                               lddy: cols, weightGradient: dw1, inputGradient: .grouped(da, count: count, pixels: px),
-                               scratch: work)
-                // a = conv(x; W0):  dW0 += da ⋆ x,  dx += W0ᵀ ⋆ da
-                conv0.backward(source: xs.starting(at: first), count: count, outputGradient: da, lddy: cols,
-                               weightGradient: dw0, inputGradient: wantsInput ? dxs.starting(at: first) : nil,
-                               scratch: work)
+        runner.backward(accumulating: [w0, w1, self.w2]) { group in
+            let dw0 = group.gradient(0), dw1 = group.gradient(1), dw2 = group.gradient(2)
+            let count = group.count, cols = count * px, first = group.first, work = group.work
+            let taps = group.scratch.buffer(1, count: 8 * c * cols)   // tap-map gradients [G_a; G_b]
+            let da = group.scratch.buffer(2, count: c * cols), db = group.scratch.buffer(3, count: c * cols)
+            let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
+            for img in 0..<count {
+                let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
+                // g00 → da, g11 → db (the phases that are a and b); g01 → G_b.down, g10 → G_b.right.
+                deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
+                             p00: PhaseMap(base: da + img * px, channelStride: cols, rowStride: w),
+                             p01: t.map(.b, .down), p10: t.map(.b, .right),
+                             p11: PhaseMap(base: db + img * px, channelStride: cols, rowStride: w))
+                for o in 0..<c { Self.spreadGradient(t, channel: o, height: h, width: w) }
             }
+            // dW2 += G_a · aᵀ + G_b · bᵀ;  da += W2ᵀ · G_a;  db += W2ᵀ · G_b
+            sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps, lda: cols, b: a, ldb: cols,
+                  beta: 1, c: dw2, ldc: c)
+            sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps + 4 * c * cols, lda: cols, b: b, ldb: cols,
+                  beta: 1, c: dw2, ldc: c)
+            sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps, ldb: cols,
+                  beta: 1, c: da, ldc: cols)
+            sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps + 4 * c * cols, ldb: cols,
+                  beta: 1, c: db, ldc: cols)
+            // b = conv(a; W1):  dW1 += db ⋆ a,  da += W1ᵀ ⋆ db
+            conv1.backward(source: .grouped(a, count: count, pixels: px), count: count, outputGradient: db,
+                           lddy: cols, weightGradient: dw1, inputGradient: .grouped(da, count: count, pixels: px),
+                           scratch: work)
+            // a = conv(x; W0):  dW0 += da ⋆ x,  dx += W0ᵀ ⋆ da
+            conv0.backward(source: xs.starting(at: first), count: count, outputGradient: da, lddy: cols,
+                           weightGradient: dw0, inputGradient: wantsInput ? dxs.starting(at: first) : nil,
+                           scratch: work)
         }
-        workspace.reduce(params, workers: workers)
         return dx
     }
 
@@ -233,10 +215,7 @@ public final class PixelDCL: Layer, FLOPCounting {
     /// (0 where the neighbour falls outside the map).
     @inline(__always)
     static func spreadGradient(_ t: TapPlanes, channel o: Int, height h: Int, width w: Int) {
-        let g01 = t.plane(.b, .down, o), g10 = t.plane(.b, .right, o)
-        let aUp = t.plane(.a, .up, o), aDown = t.plane(.a, .down, o)
-        let aLeft = t.plane(.a, .left, o), aRight = t.plane(.a, .right, o)
-        let bUp = t.plane(.b, .up, o), bLeft = t.plane(.b, .left, o)
+        let (aUp, aDown, aLeft, aRight, bUp, g01, bLeft, g10) = t.planes(o)
         let px = h * w
         aUp.update(from: g10, count: px)
         aLeft.update(from: g01, count: px)

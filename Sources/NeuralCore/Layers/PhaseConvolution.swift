@@ -9,7 +9,7 @@
 /// DCL: k = 3, shift 0 (grid Hg×Wg = H×W). Resize-conv: k = 2, shift 1 (grid (H+1)×(W+1):
 /// each phase reads a 2×2 window, the (0,0) phase the window up-left of the pixel, the (1,1)
 /// phase the one down-right; one grid row/column of each phase is never read).
-final class PhaseConvolution {
+final class PhaseConvolution: ConvolutionLayer {
     let inputChannels: Int
     let outputChannels: Int
     let kernel: Int
@@ -21,13 +21,12 @@ final class PhaseConvolution {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    private var plan: BatchPlan?
-    private var convolution: Convolution?
-    private let workspace = Workspace()
-    /// GEMM width a group of images aims for (images × grid pixels).
-    var groupColumns = 256
-    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
-    var allowsDirectKernel = true
+    private let runner = ConvolutionRunner()
+
+    var convolutionOptions: ConvolutionOptions {
+        get { runner.options }
+        set { runner.options = newValue }
+    }
 
     init(inputChannels: Int, outputChannels: Int, kernel: Int, shift: Int) {
         self.inputChannels = inputChannels
@@ -62,27 +61,17 @@ final class PhaseConvolution {
         let out = reuse(output, shape: [n, c, 2 * h, 2 * w])
         output = out
         input = x
-        let conv = Convolution.reuse(convolution, geometry: g, outputChannels: m, allowDirect: allowsDirectKernel)
-        convolution = conv
-        conv.setWeights(phaseWeight.value.pointer)
-        let columns = conv.groupPixels(gemmColumns: groupColumns)
-        let plan = BatchPlan(batch: n, pixelsPerImage: pg, columns: columns)
-        self.plan = plan
-        workspace.prepare(workers: plan.workerRanges.count)
+        let conv = runner.convolution(0, geometry: g, outputChannels: m, weight: phaseWeight.value.pointer)
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * h * w)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * pg
-                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
-                let y = scratch.buffer(1, count: m * cols)
-                conv.forward(source: xs.starting(at: group.lowerBound), count: count, output: y, ldo: cols, scratch: work)
-                for b in 0..<count {
-                    let (p00, p01, p10, p11) = phases(y, n: cols, image: b, gridPixels: pg, gridWidth: wg)
-                    interleave(channels: c, height: h, width: w, p00: p00, p01: p01, p10: p10, p11: p11,
-                               into: outs.image(group.lowerBound + b))
-                }
+        runner.forward(batch: n, pixelsPerImage: pg) { group in
+            let count = group.count, cols = count * pg
+            let y = group.scratch.buffer(1, count: m * cols)
+            conv.forward(source: xs.starting(at: group.first), count: count, output: y, ldo: cols, scratch: group.work)
+            for b in 0..<count {
+                let (p00, p01, p10, p11) = phases(y, n: cols, image: b, gridPixels: pg, gridWidth: wg)
+                interleave(channels: c, height: h, width: w, p00: p00, p01: p01, p10: p10, p11: p11,
+                           into: outs.image(group.first + b))
             }
         }
         return out
@@ -91,43 +80,32 @@ final class PhaseConvolution {
     // MARK: backward  dout [N, Cout, 2H, 2W] → dx; phaseWeight.gradient += dY · colᵀ
 
     func backward(_ dout: Tensor, computesInputGradient: Bool) -> Tensor {
-        guard let x = input, let plan, let out = output, let conv = convolution else {
-            preconditionFailure("backward before forward")
-        }
+        guard let x = input, let out = output else { preconditionFailure("backward before forward") }
         precondition(dout.shape == out.shape, "up-sampling backward: gradient \(dout.shape) for output \(out.shape)")
+        let conv = runner.convolutions[0]
         let (h, w) = (x.shape[2], x.shape[3])
-        let g = geometry(height: h, width: w)
-        let c = outputChannels, m = 4 * c, pg = g.outputPixels, wg = g.outputWidth
+        let c = outputChannels, m = 4 * c, pg = conv.geometry.outputPixels, wg = conv.geometry.outputWidth
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         if computesInputGradient { dx.zero() }
-        let params = [phaseWeight], workers = plan.workerRanges.count
-        workspace.beginAccumulation(params, workers: workers)
-        conv.setWeights(phaseWeight.value.pointer, backward: true)
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: h * w)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * h * w)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            let dw = workspace.accumulator(params, 0, worker: worker)
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * pg
-                let work = scratch.buffer(0, count: conv.scratchCount(images: count))
-                let dy = scratch.buffer(1, count: m * cols)
-                // Grid positions no phase reads get no gradient.
-                if shift != 0 { dy.update(repeating: 0, count: m * cols) }
-                for b in 0..<count {
-                    let (p00, p01, p10, p11) = phases(dy, n: cols, image: b, gridPixels: pg, gridWidth: wg)
-                    deinterleave(channels: c, height: h, width: w, from: douts.image(group.lowerBound + b),
-                                 p00: p00, p01: p01, p10: p10, p11: p11)
-                }
-                conv.backward(source: xs.starting(at: group.lowerBound), count: count, outputGradient: dy, lddy: cols,
-                              weightGradient: dw,
-                              inputGradient: computesInputGradient ? dxs.starting(at: group.lowerBound) : nil,
-                              scratch: work)
+        runner.backward(accumulating: [phaseWeight]) { group in
+            let count = group.count, cols = count * pg
+            let dy = group.scratch.buffer(1, count: m * cols)
+            // Grid positions no phase reads get no gradient.
+            if shift != 0 { dy.update(repeating: 0, count: m * cols) }
+            for b in 0..<count {
+                let (p00, p01, p10, p11) = phases(dy, n: cols, image: b, gridPixels: pg, gridWidth: wg)
+                deinterleave(channels: c, height: h, width: w, from: douts.image(group.first + b),
+                             p00: p00, p01: p01, p10: p10, p11: p11)
             }
+            conv.backward(source: xs.starting(at: group.first), count: count, outputGradient: dy, lddy: cols,
+                          weightGradient: group.gradient(0),
+                          inputGradient: computesInputGradient ? dxs.starting(at: group.first) : nil,
+                          scratch: group.work)
         }
-        workspace.reduce(params, workers: workers)
         return dx
     }
 }

@@ -1,3 +1,5 @@
+// Runs the 2×2 phase interleave of a ×2 up-sampling and its adjoint.
+
 /// One of the four phase maps of a ×2 up-sampling: channel c's H×W plane starts at
 /// `base + c · channelStride`, its rows are `rowStride` apart (≥ W: a phase may be a window of
 /// a larger grid, as in resize-conv).

@@ -1,3 +1,5 @@
+// Runs the Winograd F(2×2, 3×3) transforms and products.
+
 /// Winograd F(2×2, 3×3) (Lavin & Gray 2015) for 3×3 stride-1 pad-1 convolutions of maps with
 /// even height and width: each 2×2 block of outputs (a tile) comes from the 4×4 input window
 /// around it with 16 multiplies per input channel instead of 36.

@@ -17,7 +17,7 @@
 ///
 /// Parameters (PyTorch peer names): "w1" [Cout, Cin, 3, 3], "w2" [Cout, Cin+Cout, 3, 3],
 /// "w3" [2·Cout, Cin+2·Cout, 3, 3], initialised U(±1/√(9·input channels)).
-public final class IPixelDCL: Layer, FLOPCounting {
+public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     public let inputChannels: Int
     public let outputChannels: Int
     public let w1: Parameter
@@ -28,20 +28,18 @@ public final class IPixelDCL: Layer, FLOPCounting {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    /// P = [c1; c2; c3] of the last forward, grouped as `plan` cut the batch: [4·Cout, cols] blocks.
+    /// P = [c1; c2; c3] of the last forward, grouped as the runner cut the batch: [4·Cout, cols] blocks.
     private var pStore: Tensor?
-    private var plan: BatchPlan?
     /// The stacked kernels [W1; W2ₓ; W3ₓ] [4·Cout, Cin, 3, 3] and [W2_c1; W3_c1] [3·Cout, Cout, 3, 3].
     private let stackX: Parameter
     private let stackC1: Parameter
-    private var convX: Convolution?
-    private var convC1: Convolution?
-    private var convC2: Convolution?
-    private let workspace = Workspace()
-    /// GEMM width a group of images aims for (images × pixels).
-    public var groupColumns = 256
-    /// Whether the direct 3×3 kernels may run (false: always im2col + SGEMM).
-    public var allowsDirectKernel = true
+    /// Runs the convolutions of x (0), c1 (1) and c2 (2).
+    private let runner = ConvolutionRunner()
+
+    public var convolutionOptions: ConvolutionOptions {
+        get { runner.options }
+        set { runner.options = newValue }
+    }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "IPixelDCL: bad configuration")
@@ -103,42 +101,29 @@ public final class IPixelDCL: Layer, FLOPCounting {
             let (dst, src) = (UnsafeSendable(stacked), UnsafeSendable(weight))
             parallelChunks(rows) { r in for i in r { copyFloats(dst.value + i * cols, src.value + i * ldw, cols) } }
         }
-        let convX = Convolution.reuse(self.convX, geometry: geometry(ci, h, w), outputChannels: 4 * c,
-                                      allowDirect: allowsDirectKernel)
-        let convC1 = Convolution.reuse(self.convC1, geometry: geometry(c, h, w), outputChannels: 3 * c,
-                                       allowDirect: allowsDirectKernel)
-        let convC2 = Convolution.reuse(self.convC2, geometry: geometry(c, h, w), outputChannels: 2 * c,
-                                       allowDirect: allowsDirectKernel)
-        (self.convX, self.convC1, self.convC2) = (convX, convC1, convC2)
-        convX.setWeights(stackX.value.pointer)
-        convC1.setWeights(stackC1.value.pointer)
-        convC2.setWeights(w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9)
-        let columns = convX.groupPixels(gemmColumns: groupColumns)
-        let plan = BatchPlan(batch: n, pixelsPerImage: px, columns: columns)
-        self.plan = plan
-        workspace.prepare(workers: plan.workerRanges.count)
+        let convX = runner.convolution(0, geometry: geometry(ci, h, w), outputChannels: 4 * c,
+                                       weight: stackX.value.pointer)
+        let convC1 = runner.convolution(1, geometry: geometry(c, h, w), outputChannels: 3 * c,
+                                        weight: stackC1.value.pointer)
+        let convC2 = runner.convolution(2, geometry: geometry(c, h, w), outputChannels: 2 * c,
+                                        weight: w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9)
         let xs = Planes.nchw(x.pointer, channels: ci, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * px, first = group.lowerBound
-                let work = scratch.buffer(0, count: max(convX.scratchCount(images: count),
-                                                        convC1.scratchCount(images: count)))
-                let p = pStore.pointer + first * 4 * c * px      // [c1; c2; c4; c5], each [C, cols]
-                let c1 = p, c2 = p + c * cols
-                convX.forward(source: xs.starting(at: first), count: count, output: p, ldo: cols, scratch: work)
-                convC1.forward(source: .grouped(c1, count: count, pixels: px), count: count, output: c2, ldo: cols,
-                               accumulate: true, scratch: work)
-                convC2.forward(source: .grouped(c2, count: count, pixels: px), count: count, output: p + 2 * c * cols,
-                               ldo: cols, accumulate: true, scratch: work)
-                for img in 0..<count {
-                    func map(_ rows: Int) -> PhaseMap {
-                        PhaseMap(base: p + rows * c * cols + img * px, channelStride: cols, rowStride: w)
-                    }
-                    interleave(channels: c, height: h, width: w, p00: map(0), p01: map(3), p10: map(2), p11: map(1),
-                               into: outs.image(first + img))
+        runner.forward(batch: n, pixelsPerImage: px) { group in
+            let count = group.count, cols = count * px, first = group.first, work = group.work
+            let p = pStore.pointer + first * 4 * c * px      // [c1; c2; c4; c5], each [C, cols]
+            let c1 = p, c2 = p + c * cols
+            convX.forward(source: xs.starting(at: first), count: count, output: p, ldo: cols, scratch: work)
+            convC1.forward(source: .grouped(c1, count: count, pixels: px), count: count, output: c2, ldo: cols,
+                           accumulate: true, scratch: work)
+            convC2.forward(source: .grouped(c2, count: count, pixels: px), count: count, output: p + 2 * c * cols,
+                           ldo: cols, accumulate: true, scratch: work)
+            for img in 0..<count {
+                func map(_ rows: Int) -> PhaseMap {
+                    PhaseMap(base: p + rows * c * cols + img * px, channelStride: cols, rowStride: w)
                 }
+                interleave(channels: c, height: h, width: w, p00: map(0), p01: map(3), p10: map(2), p11: map(1),
+                           into: outs.image(first + img))
             }
         }
         return out
@@ -147,10 +132,9 @@ public final class IPixelDCL: Layer, FLOPCounting {
     // MARK: backward  dout → dx; dW1, dW2, dW3 accumulated
 
     public func backward(_ dout: Tensor) -> Tensor {
-        guard let x = input, let plan, let out = output, let pStore, let convX, let convC1, let convC2 else {
-            preconditionFailure("IPixelDCL.backward before forward")
-        }
+        guard let x = input, let out = output, let pStore else { preconditionFailure("IPixelDCL.backward before forward") }
         precondition(dout.shape == out.shape, "IPixelDCL.backward: gradient \(dout.shape) for output \(out.shape)")
+        let (convX, convC1, convC2) = (runner.convolutions[0], runner.convolutions[1], runner.convolutions[2])
         let (h, w) = (x.shape[2], x.shape[3])
         let ci = inputChannels, c = outputChannels, px = h * w
         let dx = reuse(inputGradient, shape: x.shape)
@@ -159,47 +143,34 @@ public final class IPixelDCL: Layer, FLOPCounting {
         if wantsInput { dx.zero() }
         stackX.gradient.zero()
         stackC1.gradient.zero()
-        let params = [stackX, stackC1, w3], workers = plan.workerRanges.count
-        workspace.beginAccumulation(params, workers: workers)
-        convX.setWeights(stackX.value.pointer, backward: true)
-        convC1.setWeights(stackC1.value.pointer, backward: true)
-        convC2.setWeights(w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9, backward: true)
         let xs = Planes.nchw(x.pointer, channels: ci, pixels: px)
         let dxs = Planes.nchw(dx.pointer, channels: ci, pixels: px)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
-        plan.run { worker in
-            let scratch = workspace.scratch(worker)
-            let dStackX = workspace.accumulator(params, 0, worker: worker)
-            let dStackC1 = workspace.accumulator(params, 1, worker: worker)
-            let dW3c2 = workspace.accumulator(params, 2, worker: worker) + (ci + c) * 9
-            plan.forEachGroup(ofWorker: worker) { group in
-                let count = group.count, cols = count * px, first = group.lowerBound
-                let work = scratch.buffer(0, count: max(convX.scratchCount(images: count),
-                                                        convC1.scratchCount(images: count)))
-                let dp = scratch.buffer(1, count: 4 * c * cols)   // d[c1; c2; c4; c5]
-                let p = pStore.pointer + first * 4 * c * px
-                for img in 0..<count {
-                    func map(_ rows: Int) -> PhaseMap {
-                        PhaseMap(base: dp + rows * c * cols + img * px, channelStride: cols, rowStride: w)
-                    }
-                    deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
-                                 p00: map(0), p01: map(3), p10: map(2), p11: map(1))
+        runner.backward(accumulating: [stackX, stackC1, w3]) { group in
+            let dStackX = group.gradient(0), dStackC1 = group.gradient(1), dW3c2 = group.gradient(2) + (ci + c) * 9
+            let count = group.count, cols = count * px, first = group.first, work = group.work
+            let dp = group.scratch.buffer(1, count: 4 * c * cols)   // d[c1; c2; c4; c5]
+            let p = pStore.pointer + first * 4 * c * px
+            for img in 0..<count {
+                func map(_ rows: Int) -> PhaseMap {
+                    PhaseMap(base: dp + rows * c * cols + img * px, channelStride: cols, rowStride: w)
                 }
-                // c3 += conv(c2; W3_c2):  dW3_c2 += dc3 ⋆ c2,  dc2 += W3_c2ᵀ ⋆ dc3
-                convC2.backward(source: .grouped(p + c * cols, count: count, pixels: px), count: count,
-                                outputGradient: dp + 2 * c * cols, lddy: cols, weightGradient: dW3c2,
-                                inputGradient: .grouped(dp + c * cols, count: count, pixels: px), scratch: work)
-                // [c2; c3] += conv(c1; [W2_c1; W3_c1]):  dc1 += ᵀ ⋆ [dc2; dc3]
-                convC1.backward(source: .grouped(p, count: count, pixels: px), count: count,
-                                outputGradient: dp + c * cols, lddy: cols, weightGradient: dStackC1,
-                                inputGradient: .grouped(dp, count: count, pixels: px), scratch: work)
-                // [c1; c2; c3] = conv(x; [W1; W2ₓ; W3ₓ]) + …
-                convX.backward(source: xs.starting(at: first), count: count, outputGradient: dp, lddy: cols,
-                               weightGradient: dStackX, inputGradient: wantsInput ? dxs.starting(at: first) : nil,
-                               scratch: work)
+                deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
+                             p00: map(0), p01: map(3), p10: map(2), p11: map(1))
             }
+            // c3 += conv(c2; W3_c2):  dW3_c2 += dc3 ⋆ c2,  dc2 += W3_c2ᵀ ⋆ dc3
+            convC2.backward(source: .grouped(p + c * cols, count: count, pixels: px), count: count,
+                            outputGradient: dp + 2 * c * cols, lddy: cols, weightGradient: dW3c2,
+                            inputGradient: .grouped(dp + c * cols, count: count, pixels: px), scratch: work)
+            // [c2; c3] += conv(c1; [W2_c1; W3_c1]):  dc1 += ᵀ ⋆ [dc2; dc3]
+            convC1.backward(source: .grouped(p, count: count, pixels: px), count: count,
+                            outputGradient: dp + c * cols, lddy: cols, weightGradient: dStackC1,
+                            inputGradient: .grouped(dp, count: count, pixels: px), scratch: work)
+            // [c1; c2; c3] = conv(x; [W1; W2ₓ; W3ₓ]) + …
+            convX.backward(source: xs.starting(at: first), count: count, outputGradient: dp, lddy: cols,
+                           weightGradient: dStackX, inputGradient: wantsInput ? dxs.starting(at: first) : nil,
+                           scratch: work)
         }
-        workspace.reduce(params, workers: workers)
         // Split the stacked kernels' gradients back onto W1, W2, W3.
         forEachStackBlock(\.gradient) { stacked, weight, ldw, rows, cols in
             let (src, dst) = (UnsafeSendable(stacked), UnsafeSendable(weight))

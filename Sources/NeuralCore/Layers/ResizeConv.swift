@@ -17,20 +17,18 @@
 /// runs its definition instead: the up-sampled map through a 3×3 `Conv2d` sharing the weight,
 /// which there runs Winograd F(2×2, 3×3) (16 multiplies per 2×2 output tile, the same 16 per
 /// input pixel, with no grid overhead).
-public final class ResizeConv: Layer, FLOPCounting {
+public final class ResizeConv: Layer, FLOPCounting, ConvolutionLayer {
     public let inputChannels: Int
     public let outputChannels: Int
     public let weight: Parameter
     public var computesInputGradient = true
-    /// GEMM width a group of images aims for in the phase convolution (images × grid pixels).
-    public var groupColumns: Int {
-        get { phase.groupColumns }
-        set { phase.groupColumns = newValue; definition.groupColumns = newValue }
-    }
-    /// Whether the direct 3×3 kernels may run in the phase convolution (false: im2col + SGEMM).
-    public var allowsDirectKernel: Bool {
-        get { phase.allowsDirectKernel }
-        set { phase.allowsDirectKernel = newValue; definition.allowsDirectKernel = newValue }
+    /// The options of both paths' convolutions.
+    public var convolutionOptions: ConvolutionOptions {
+        get { phase.convolutionOptions }
+        set {
+            phase.convolutionOptions = newValue
+            definition.convolutionOptions = newValue
+        }
     }
     /// Input maps of at most this many pixels run the definition (measured faster on 4×4,
     /// slower on 8×8).

@@ -1,3 +1,5 @@
+// Runs the space-to-depth loops of 4×4 stride-2 convolutions in the pixel layout.
+
 /// 4×4 stride-2 pad-1 convolutions with few input channels (the encoder's RGB layer) as direct
 /// 2×2 convolutions of the input's space-to-depth, in the pixel layout (16 output pixels of a
 /// row per vector, one image at a time). With 3 input channels im2col + SGEMM spends most of
@@ -7,7 +9,7 @@
 /// S, for one C×H×W image padded by 1 (H, W even, W/2 a multiple of 16): channel (c, py, px) of
 /// S holds padded[c][2i + py][2j + px] on an (H/2 + 1) × (W/2 + 1) grid, and the convolution is
 /// out[o][y][x] = Σ_{s, a, b} W2[o][s][a][b] · S[s][y + a][x + b] with
-/// W2[o][(c, py, px)][a][b] = W[o][c][2a + py][2b + px] (as `Convolution` packs it).
+/// W2[o][(c, py, px)][a][b] = W[o][c][2a + py][2b + px] (as `SpaceToDepthPixelsKernel` packs it, `DirectConv.packSpaceToDepth`).
 extension DirectConv {
     /// Whether a 4×4 stride-2 pad-1 convolution of an H×W map can run in the pixel layout.
     static func supportsSpaceToDepthPixels(height h: Int, width w: Int) -> Bool {

@@ -1,3 +1,5 @@
+// Runs im2col and col2im (a convolution's column matrix); image layouts and convolution shapes.
+
 /// Where a run of images lies in memory: image `n`'s channel `c` is an H×W plane (rows
 /// contiguous, row stride W) starting at `base + n * imageStride + c * channelStride`.
 ///
@@ -17,9 +19,9 @@ public struct Planes: @unchecked Sendable {
         self.channelStride = channelStride
     }
 
-    /// Images `first...` of an NCHW buffer with `channels` planes of `pixels` each.
-    public static func nchw(_ base: UnsafeMutablePointer<Float>, channels: Int, pixels: Int, first: Int = 0) -> Planes {
-        Planes(base: base + first * channels * pixels, imageStride: channels * pixels, channelStride: pixels)
+    /// The images of an NCHW buffer with `channels` planes of `pixels` each.
+    public static func nchw(_ base: UnsafeMutablePointer<Float>, channels: Int, pixels: Int) -> Planes {
+        Planes(base: base, imageStride: channels * pixels, channelStride: pixels)
     }
 
     /// A grouped [channels, count·pixels] matrix at `base` (see the type's comment).
@@ -32,11 +34,6 @@ public struct Planes: @unchecked Sendable {
     /// The same layout starting at image `first` (so that image 0 of the result is image `first`).
     @inline(__always) public func starting(at first: Int) -> Planes {
         Planes(base: base + first * imageStride, imageStride: imageStride, channelStride: channelStride)
-    }
-
-    /// Channel planes from `channel` on (a channel slice of the same images).
-    @inline(__always) public func channels(from channel: Int) -> Planes {
-        Planes(base: base + channel * channelStride, imageStride: imageStride, channelStride: channelStride)
     }
 }
 

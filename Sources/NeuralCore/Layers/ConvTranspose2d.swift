@@ -13,7 +13,7 @@
 ///   output phase, run as one 3×3 convolution Cin → 4·Cout and an interleave
 ///   (`PhaseConvolution`): W_phase[(2p+q)·Cout + o, c, dy, dx] = W[c, o, 4−2dy+p, 4−2dx+q].
 ///   Exact, and it skips the structural zeros the general form scatters.
-public final class ConvTranspose2d: Layer, FLOPCounting {
+public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
     public let inputChannels: Int
     public let outputChannels: Int
     public let kernelSize: Int
@@ -21,15 +21,10 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
     public let padding: Int
     public let weight: Parameter
     public var computesInputGradient = true
-    /// GEMM width a group of images aims for in the phase convolution (images × grid pixels).
-    public var groupColumns: Int {
-        get { phase.groupColumns }
-        set { phase.groupColumns = newValue }
-    }
-    /// Whether the direct 3×3 kernels may run in the phase convolution (false: im2col + SGEMM).
-    public var allowsDirectKernel: Bool {
-        get { phase.allowsDirectKernel }
-        set { phase.allowsDirectKernel = newValue }
+    /// The options of the phase convolution (the general path runs one SGEMM per image).
+    public var convolutionOptions: ConvolutionOptions {
+        get { phase.convolutionOptions }
+        set { phase.convolutionOptions = newValue }
     }
     /// Whether the phase decomposition runs (only possible for k 6, stride 2, pad 2).
     public var usesPhaseDecomposition: Bool {
@@ -40,7 +35,8 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    private let workspace = Workspace()
+    /// Runs the general path: one image a group, no `Convolution`.
+    private let runner = ConvolutionRunner()
     private lazy var phase = PhaseConvolution(inputChannels: inputChannels, outputChannels: outputChannels,
                                               kernel: 3, shift: 0)
 
@@ -145,14 +141,12 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
         output = y
         input = x
         y.zero()
-        let plan = BatchPlan(batch: n, pixelsPerImage: pin, columns: 1)
-        workspace.prepare(workers: plan.workerRanges.count)
         let weight = weight.value.pointer, cin = inputChannels
         let xs = Planes.nchw(x.pointer, channels: cin, pixels: pin)
         let ys = Planes.nchw(y.pointer, channels: outputChannels, pixels: g.inputPixels)
-        plan.run { worker in
-            let column = workspace.scratch(worker).buffer(0, count: k * pin)
-            for i in plan.workerRanges[worker] {
+        runner.forward(batch: n, pixelsPerImage: pin, columns: 1) { group in
+            let column = group.scratch.buffer(1, count: k * pin)
+            for i in group.images {
                 // col [Cout·k·k, H·W] = Wᵀ · x_i, then scatter-add onto the output.
                 sgemm(transposeA: true, m: k, n: pin, k: cin, a: weight, lda: k, b: xs.image(i), ldb: pin,
                       c: column, ldc: pin)
@@ -174,24 +168,20 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
         }
         guard let x = input, let y = output else { preconditionFailure("ConvTranspose2d.backward before forward") }
         precondition(dy.shape == y.shape, "ConvTranspose2d.backward: gradient \(dy.shape) for output \(y.shape)")
-        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let (h, w) = (x.shape[2], x.shape[3])
         let g = adjointGeometry(height: h, width: w)
         let k = g.patchSize, pin = h * w, cin = inputChannels
         let dx = reuse(inputGradient, shape: x.shape)
         inputGradient = dx
         let wantsInput = computesInputGradient
-        let params = [weight]
-        let plan = BatchPlan(batch: n, pixelsPerImage: pin, columns: 1)
-        let workers = plan.workerRanges.count
-        workspace.beginAccumulation(params, workers: workers)
         let weight = weight.value.pointer
         let xs = Planes.nchw(x.pointer, channels: cin, pixels: pin)
         let dxs = Planes.nchw(dx.pointer, channels: cin, pixels: pin)
         let dys = Planes.nchw(dy.pointer, channels: outputChannels, pixels: g.inputPixels)
-        plan.run { worker in
-            let column = workspace.scratch(worker).buffer(0, count: k * pin)
-            let dw = workspace.accumulator(params, 0, worker: worker)
-            for i in plan.workerRanges[worker] {
+        runner.backward(accumulating: [self.weight]) { group in
+            let column = group.scratch.buffer(1, count: k * pin)
+            let dw = group.gradient(0)
+            for i in group.images {
                 im2col(g, source: dys.image(i), channelStride: dys.channelStride, column: column, ldc: pin)
                 sgemm(transposeB: true, m: cin, n: k, k: pin, a: xs.image(i), lda: pin, b: column, ldb: pin,
                       beta: 1, c: dw, ldc: k)
@@ -200,7 +190,6 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
                 }
             }
         }
-        workspace.reduce(params, workers: workers)
         return dx
     }
 }
