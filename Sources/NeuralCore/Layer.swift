@@ -23,19 +23,11 @@ public final class Parameter: @unchecked Sendable {
 ///   parameter gradients into `Parameter.gradient`, and returns dLoss/dInput (also owned by the
 ///   layer). A layer whose `computesInputGradient` is false may skip that work and return an
 ///   unspecified tensor (the first layer of a network has no one to pass it to).
-/// - `parameters` and `buffers` list the layer's tensors under their PyTorch `state_dict`
-///   local names ("weight", "bias", "w0", "running_mean", ...); containers prefix them
-///   ("encoder.features.0.weight").
-public protocol Layer: AnyObject {
+/// - As a `Module` (a leaf of the tree), a layer lists its tensors under their PyTorch
+///   `state_dict` local names ("weight", "bias", "w0", "running_mean", ...) in `parameters` and
+///   `buffers`; the containers above it add the prefixes ("encoder.features.0.weight").
+public protocol Layer: Module {
     func forward(_ input: Tensor, mode: Mode) -> Tensor
     func backward(_ outputGradient: Tensor) -> Tensor
-    var parameters: [(name: String, parameter: Parameter)] { get }
-    /// Non-trainable state saved with the weights (BatchNorm running statistics).
-    var buffers: [(name: String, tensor: Tensor)] { get }
     var computesInputGradient: Bool { get set }
-}
-
-extension Layer {
-    public var parameters: [(name: String, parameter: Parameter)] { [] }
-    public var buffers: [(name: String, tensor: Tensor)] { [] }
 }

@@ -10,6 +10,7 @@ import Foundation
 /// A `Tensor` is a reference type that owns 64-byte aligned memory for its whole life: layers
 /// allocate their outputs and gradients once and overwrite them each step (no allocation in the
 /// training loop). Reading or writing goes through `pointer`, or `withUnsafe…` for buffers.
+/// A *view* (`viewed(as:reusing:)`) shares another tensor's memory under a shape of its own.
 public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public private(set) var shape: [Int]
     /// Number of elements (the product of `shape`).
@@ -17,6 +18,8 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     /// Number of elements the memory can hold; `reshape` may grow the used part up to this.
     public let capacity: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// The tensor whose memory a view shares (kept alive by it); nil when the memory is its own.
+    private let base: Tensor?
 
     /// A zero-filled tensor of the given shape.
     public init(shape: [Int]) {
@@ -28,6 +31,15 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         guard status == 0, let raw else { fatalError("Tensor: cannot allocate \(capacity) floats") }
         pointer = raw.bindMemory(to: Float.self, capacity: capacity)
         pointer.initialize(repeating: 0, count: capacity)
+        base = nil
+    }
+
+    /// A view of `base`'s memory with shape `shape` (no copy: a write through either shows in both).
+    private init(viewing base: Tensor, shape: [Int]) {
+        self.shape = shape
+        capacity = base.capacity
+        pointer = base.pointer
+        self.base = base
     }
 
     /// A tensor holding a copy of `values` (whose count must match `shape`).
@@ -37,13 +49,27 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { free(pointer) }
+    deinit { if base == nil { free(pointer) } }
 
     /// Changes the shape to one with at most `capacity` elements; contents are kept as they lie.
     public func reshape(_ newShape: [Int]) {
         let n = newShape.reduce(1, *)
         precondition(n <= capacity, "Tensor.reshape: \(newShape) needs \(n) elements, capacity \(capacity)")
         shape = newShape
+    }
+
+    /// This tensor's elements seen with shape `shape` (same element count), without changing
+    /// this tensor: `view` when it is already a view of this tensor (reshaped to `shape`), else
+    /// a new one. The way a network reads a layer's output in another shape (the decoder's
+    /// [N, 4096] → [N, 256, 4, 4]) while the layer keeps its own; the caller keeps the view
+    /// for the next call, as layers keep their outputs.
+    public func viewed(as shape: [Int], reusing view: Tensor?) -> Tensor {
+        precondition(shape.reduce(1, *) == count, "Tensor.viewed: \(shape) for the \(count) elements of \(self.shape)")
+        if let view, view.base === self {
+            view.reshape(shape)
+            return view
+        }
+        return Tensor(viewing: self, shape: shape)
     }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }

@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import NeuralCore
-import TensorIO
 import VAEFaces
 
 extension DecoderKind: ExpressibleByArgument {}
@@ -85,59 +83,34 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        let folder = RunFolder(resume ?? out!)
-        if resume != nil && !FileManager.default.fileExists(atPath: folder.latestCheckpoint) {
-            throw FileError(file: folder.path, "no latest.safetensors here: not a training run folder (start one with --out)")
+        var request = TrainingRequest(run: resume.map { .resume(folder: $0) } ?? .new(folder: out!),
+                                      length: steps.map { .steps($0) } ?? .epochs(epochs!), decoder: decoder)
+        request.data = data
+        request.cache = cache
+        request.batchSize = batch
+        request.learningRate = lr
+        request.latentDimension = latent
+        request.klWeight = beta
+        request.seed = seed
+        request.sampleEvery = sampleEvery
+        request.checkpointEvery = checkpointEvery
+        request.evalEvery = evalEvery
+        let setup: TrainingRequest.Setup
+        do {
+            setup = try request.makeTrainer(note: printError)
+        } catch let conflict as TrainingRequest.ResumeConflict {
+            throw ValidationError(conflict.description)
         }
-        let checkpoint = try resume.map { _ in try Checkpoint.read(path: folder.latestCheckpoint) }
-        if let checkpoint {
-            try checkResumeOptions(checkpoint.configuration)
-        }
-        var configuration = checkpoint?.configuration ?? TrainingConfiguration(
-            model: VAEConfiguration(latentDimension: latent ?? 128, decoder: decoder!, klWeight: beta ?? 1),
-            batchSize: batch ?? 64, learningRate: lr ?? 5e-4, seed: seed ?? 0)
-        try configuration.validate()
-
-        // The data: options first, else the run's own, else $VAE_FACES_DATA.
-        let dataFolder = data.map(DataFolder.absolutePath) ?? (cache == nil ? configuration.dataFolder : nil)
-        let cachePath = cache.map(DataFolder.absolutePath) ?? (data == nil ? configuration.cachePath : nil)
-        let resolvedFolder = cachePath != nil && dataFolder == nil ? nil : try DataPreparation.resolveDataFolder(dataFolder)
-        let prepared = try DataPreparation.openOrPrepare(dataFolder: resolvedFolder, cachePath: cachePath) { event in
-            switch event {
-            case .note(let text): printError(text)
-            case .skipped(let file, let reason): printError("skipped \(file): \(reason)")
-            case .progress(let done, let total, _, _) where done == total: printError("prepared \(total) files")
-            case .progress: break
-            }
-        }
-        configuration.dataFolder = resolvedFolder ?? configuration.dataFolder
-        configuration.cachePath = cachePath
-
-        let batchesPerEpoch = prepared.indices(in: .train).count / configuration.batchSize
-        guard batchesPerEpoch > 0 else {
-            throw FileError(file: prepared.path, "the train split has \(prepared.indices(in: .train).count) images, fewer than one batch of \(configuration.batchSize)")
-        }
-        let schedule = TrainingSchedule(steps: steps ?? epochs! * batchesPerEpoch, sampleEvery: sampleEvery,
-                                        checkpointEvery: checkpointEvery, evalEvery: evalEvery)
-        try schedule.validate()
-
-        if let checkpoint, let lr, lr != checkpoint.configuration.learningRate {
-            printError("note: the learning rate changes from \(checkpoint.configuration.learningRate) to \(lr) from step \(checkpoint.state.step + 1) on")
-        }
-        let trainer = try checkpoint.map { try Trainer(resuming: $0, schedule: schedule, folder: folder, cache: prepared, learningRate: lr) }
-            ?? Trainer(configuration: configuration, schedule: schedule, folder: folder, cache: prepared)
-        let c = trainer.configuration
-        printError("\(trainer.isResumed ? "resuming" : "training") \(c.model.decoder.rawValue) VAE (latent \(c.model.latentDimension), β \(c.model.klWeight)), "
-                   + "batch \(c.batchSize), lr \(c.learningRate), seed \(c.seed), \(Threading.workers) threads: "
-                   + "step \(trainer.state.step) → \(schedule.steps) (\(batchesPerEpoch) steps per epoch) in \(folder.path)")
+        printError(setup.description)
         StopSignal.install()
         defer { StopSignal.restoreDefaults() }
         let summary: TrainingSummary
         do {
-            summary = try trainer.run()
+            summary = try setup.trainer.run()
         } catch let error as NonFiniteLossError {
             throw VAEFacesError(error.description)
         }
+        let folder = setup.trainer.folder
         switch summary.outcome {
         case .completed:
             var text = "done: step \(summary.step)"
@@ -150,21 +123,8 @@ struct TrainCommand: ParsableCommand {
         case .stopped:
             let signal = StopSignal.signalNumber ?? SIGINT
             printError("stopped at step \(summary.step) (\(signal == SIGTERM ? "SIGTERM" : "SIGINT")); continue with: "
-                       + "vae-faces train --resume \(folder.path) --steps \(schedule.steps)")
+                       + "vae-faces train --resume \(folder.path) --steps \(setup.trainer.schedule.steps)")
             throw ExitCode(128 + signal)
-        }
-    }
-
-    /// On --resume, options that define the run must agree with the checkpoint.
-    private func checkResumeOptions(_ c: TrainingConfiguration) throws {
-        var conflicts = [String]()
-        if let decoder, decoder != c.model.decoder { conflicts.append("--decoder \(decoder.rawValue) (the run's: \(c.model.decoder.rawValue))") }
-        if let latent, latent != c.model.latentDimension { conflicts.append("--latent \(latent) (the run's: \(c.model.latentDimension))") }
-        if let batch, batch != c.batchSize { conflicts.append("--batch \(batch) (the run's: \(c.batchSize))") }
-        if let beta, beta != c.model.klWeight { conflicts.append("--beta \(beta) (the run's: \(c.model.klWeight))") }
-        if let seed, seed != c.seed { conflicts.append("--seed \(seed) (the run's: \(c.seed))") }
-        if !conflicts.isEmpty {
-            throw ValidationError("a resumed run keeps its settings; drop " + conflicts.joined(separator: ", "))
         }
     }
 

@@ -160,6 +160,46 @@ struct TrainerTests {
         #expect(model.decoder.out.bias!.value[0].isFinite)
     }
 
+    /// The policy of `vae-faces train`: a new run's settings from the options and defaults, the
+    /// length in epochs, a resumed run's own settings and data, conflicts, a changed learning rate.
+    @Test func aTrainingRequestStartsOrResumesARun() throws {
+        let cache = try TrainingTestData.cache.get()
+        let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
+        var request = TrainingRequest(run: .new(folder: folder), length: .epochs(2), decoder: .dcl)
+        request.cache = cache.path
+        request.batchSize = 8
+        request.latentDimension = 16
+        var notes = [String]()
+        let setup = try request.makeTrainer { notes.append($0) }
+        let perEpoch = cache.indices(in: .train).count / 8
+        #expect(setup.stepsPerEpoch == perEpoch && setup.trainer.schedule.steps == 2 * perEpoch)
+        #expect(setup.trainer.configuration == TrainingConfiguration(model: VAEConfiguration(latentDimension: 16, decoder: .dcl),
+                                                                     batchSize: 8, cachePath: cache.path))
+        #expect(!setup.trainer.isResumed && setup.trainer.schedule.checkpointEvery == 200)
+        #expect(setup.description.hasPrefix("training dcl VAE (latent 16, β 1.0), batch 8, lr 0.0005, seed 0"), "\(setup.description)")
+        try setup.trainer.saveLatest()
+
+        var conflicting = TrainingRequest(run: .resume(folder: folder), length: .steps(3), decoder: .pixeldcl)
+        conflicting.batchSize = 16
+        conflicting.seed = 0
+        let message = try #require(errorMessage { _ = try conflicting.makeTrainer { _ in } })
+        #expect(message == "a resumed run keeps its settings; drop --decoder pixeldcl (the run's: dcl), --batch 16 (the run's: 8)")
+
+        var resume = TrainingRequest(run: .resume(folder: folder), length: .steps(3))
+        resume.learningRate = 1e-3
+        notes = []
+        let resumed = try resume.makeTrainer { notes.append($0) }
+        #expect(resumed.trainer.isResumed && resumed.trainer.schedule.steps == 3)
+        #expect(resumed.trainer.optimizer.learningRate == 1e-3 && resumed.trainer.configuration.cachePath == cache.path)
+        #expect(notes == ["note: the learning rate changes from 0.0005 to 0.001 from step 1 on"], "\(notes)")
+
+        let empty = TrainingTestData.temporaryFolder("empty")
+        defer { TrainingTestData.remove(empty) }
+        let missing = try #require(errorMessage { _ = try TrainingRequest(run: .resume(folder: empty), length: .steps(1)).makeTrainer { _ in } })
+        #expect(missing.contains("not a training run folder"), "\(missing)")
+    }
+
     @Test func aRunFolderIsNotOverwrittenByANewRun() throws {
         let folder = TrainingTestData.temporaryFolder()
         defer { TrainingTestData.remove(folder) }

@@ -6,10 +6,10 @@ import NeuralCore
 /// Conv 3×3 pad 1 (32→3, with bias) → logits [N, 3, 64, 64] (the image is σ(logits)).
 /// Each BatchNorm → ReLU pair is one `BatchNorm(activation: .relu)` layer (fused passes).
 ///
-/// Parameter names are the PyTorch peer's: "fc.weight", "fc.bias", "bn0.*", "ups.K.<name>"
-/// (DCL/resize-conv "weight"; PixelDCL "w0", "w1", "w2"; iPixelDCL "w1", "w2", "w3"),
-/// "bns.K.*", "out.weight", "out.bias".
-public final class Decoder {
+/// Names are the PyTorch peer's, from `children`: "fc.weight", "fc.bias", "bn0.*",
+/// "ups.K.<name>" (DCL/resize-conv "weight"; PixelDCL "w0", "w1", "w2"; iPixelDCL "w1", "w2",
+/// "w3"), "bns.K.*", "out.weight", "out.bias".
+public final class Decoder: Module {
     public static let upChannels = [(256, 128), (128, 64), (64, 32), (32, 32)]
 
     public let kind: DecoderKind
@@ -20,6 +20,9 @@ public final class Decoder {
     /// BatchNorm → ReLU after each Up layer.
     public let bns: [BatchNorm]
     public let out: Conv2d
+    /// The Linear's [N, 4096] output seen as the map [N, 256, 4, 4] (a view: the Linear's tensor
+    /// keeps its shape).
+    private var map: Tensor?
 
     public init(kind: DecoderKind, latentDimension: Int, generator: inout SeededGenerator) {
         self.kind = kind
@@ -36,27 +39,15 @@ public final class Decoder {
     }
 
     /// In the peer's registration order (fc, bn0, ups, bns, out).
-    public var parameters: [(name: String, parameter: Parameter)] {
-        var list = fc.parameters.map { ("fc.\($0.name)", $0.parameter) }
-        list += bn0.parameters.map { ("bn0.\($0.name)", $0.parameter) }
-        for (k, up) in ups.enumerated() { list += up.parameters.map { ("ups.\(k).\($0.name)", $0.parameter) } }
-        for (k, bn) in bns.enumerated() { list += bn.parameters.map { ("bns.\(k).\($0.name)", $0.parameter) } }
-        list += out.parameters.map { ("out.\($0.name)", $0.parameter) }
-        return list
-    }
-
-    public var buffers: [(name: String, tensor: Tensor)] {
-        var list = bn0.buffers.map { ("bn0.\($0.name)", $0.tensor) }
-        for (k, bn) in bns.enumerated() { list += bn.buffers.map { ("bns.\(k).\($0.name)", $0.tensor) } }
-        return list
+    public var children: [(name: String, module: any Module)] {
+        [("fc", fc), ("bn0", bn0), ("ups", ModuleList(ups)), ("bns", ModuleList(bns)), ("out", out)]
     }
 
     /// z [N, latent] → logits [N, 3, 64, 64] (owned by the last conv).
     public func forward(_ z: Tensor, mode: Mode) -> Tensor {
-        let n = z.shape[0]
-        var h = fc.forward(z, mode: mode)
-        h.reshape([n, 256, 4, 4])   // the Linear's [N, 4096] output viewed as a map (it reshapes it back)
-        h = bn0.forward(h, mode: mode)
+        let map = fc.forward(z, mode: mode).viewed(as: [z.shape[0], 256, 4, 4], reusing: self.map)
+        self.map = map
+        var h = bn0.forward(map, mode: mode)
         for k in 0..<ups.count {
             h = bns[k].forward(ups[k].forward(h, mode: mode), mode: mode)
         }

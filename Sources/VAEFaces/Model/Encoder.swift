@@ -6,10 +6,10 @@ import NeuralCore
 /// Linear → μ and Linear → log σ², each [N, latent].
 /// Each BatchNorm → LeakyReLU pair is one `BatchNorm(activation: .leakyReLU(slope: 0.2))`.
 ///
-/// Parameter names are the PyTorch peer's (`nn.Sequential` indices: conv 0, 3, 6, 9; BatchNorm
-/// 1, 4, 7, 10): "features.0.weight", "features.1.weight", "features.1.running_mean", …,
-/// "mu.weight", "mu.bias", "logvar.weight", "logvar.bias".
-public final class Encoder {
+/// Names are the PyTorch peer's, from `children`: "features" is its `nn.Sequential`, whose
+/// indices count the LeakyReLUs fused here (conv 0, 3, 6, 9; BatchNorm 1, 4, 7, 10), then the
+/// heads "mu" and "logvar": "features.0.weight", "features.1.running_mean", …, "logvar.bias".
+public final class Encoder: Module {
     public static let channels = [3, 32, 64, 128, 256]
     /// Size of the flattened feature map: 256 × 4 × 4.
     public static let featureCount = 256 * 4 * 4
@@ -36,22 +36,10 @@ public final class Encoder {
         logVariance = Linear(inFeatures: Encoder.featureCount, outFeatures: latentDimension, generator: &generator)
     }
 
-    /// Sequential index of block i's conv (its BatchNorm is the next index).
-    private static func index(_ block: Int) -> Int { 3 * block }
-
-    public var parameters: [(name: String, parameter: Parameter)] {
-        var list = [(name: String, parameter: Parameter)]()
-        for i in 0..<4 {
-            list += convolutions[i].parameters.map { ("features.\(Encoder.index(i)).\($0.name)", $0.parameter) }
-            list += batchNorms[i].parameters.map { ("features.\(Encoder.index(i) + 1).\($0.name)", $0.parameter) }
-        }
-        list += mu.parameters.map { ("mu.\($0.name)", $0.parameter) }
-        list += logVariance.parameters.map { ("logvar.\($0.name)", $0.parameter) }
-        return list
-    }
-
-    public var buffers: [(name: String, tensor: Tensor)] {
-        (0..<4).flatMap { i in batchNorms[i].buffers.map { ("features.\(Encoder.index(i) + 1).\($0.name)", $0.tensor) } }
+    public var children: [(name: String, module: any Module)] {
+        let features = ModuleList(zip(convolutions, batchNorms).flatMap { [$0, $1] as [any Module] },
+                                  indices: (0..<4).flatMap { [3 * $0, 3 * $0 + 1] })
+        return [("features", features), ("mu", mu), ("logvar", logVariance)]
     }
 
     /// x [N, 3, 64, 64] → (μ, log σ²), each [N, latent] (owned by the heads).

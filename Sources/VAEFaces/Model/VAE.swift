@@ -20,29 +20,42 @@ public struct VAELossValue: Equatable, Sendable {
     public var reconstruction: Double
     /// KL(N(μ, σ²) ‖ N(0, I)), batch mean (without β).
     public var kl: Double
-    /// reconstruction + β·kl: the objective whose gradients `backward` computes.
+    /// reconstruction + β·kl: the objective whose gradients `VAE.backward` computes.
     public var total: Double
+
+    /// The two terms and their sum with the KL weighted by β.
+    init(reconstruction: Double, kl: Double, klWeight: Float) {
+        self.reconstruction = reconstruction
+        self.kl = kl
+        total = reconstruction + Double(klWeight) * kl
+    }
 }
 
 /// The reference VAE of docs/model.md: `Encoder`, reparameterisation, `Decoder`, and the loss,
 /// with a hand-written backward pass through all of it.
 ///
-/// A training step is `forward(x, noise:, mode: .training)`, `loss(target: x)`, `backward()`
-/// (or `trainingStep`), then an optimiser step on `parameters`. Every layer keeps its outputs and
-/// gradients between calls, so after the first step at a batch size nothing is allocated.
+/// One training step (`trainingStep`, then an optimiser step on `parameters`):
 ///
-/// Names: `stateDict` lists every parameter and buffer under the PyTorch peer's `state_dict`
-/// names ("encoder.features.0.weight", "decoder.ups.2.w1", "decoder.bns.3.running_var", …), so
-/// weights move between the two unchanged (`load(from:)`).
-public final class VAE {
+///     x ─ encoder ─→ μ, log σ² ─ z = μ + σ·ε ─→ decoder ─→ logits
+///     loss = BCE(logits, x) + β·KL(μ, log σ²)
+///     dlogits ─ decoder.backward ─→ dz ─ reparameterisation ─→ dμ, d log σ² (+ β·dKL) ─ encoder.backward
+///
+/// Every layer keeps its outputs and gradients between calls, so after the first step at a
+/// batch size nothing is allocated. The model keeps no other state between calls: `forward`
+/// returns its tensors, `backward` takes them back.
+///
+/// Names: as a `Module` ("encoder", "decoder"), its `stateDict` lists every parameter and
+/// buffer under the PyTorch peer's `state_dict` names ("encoder.features.0.weight",
+/// "decoder.ups.2.w1", "decoder.bns.3.running_var", …), so weights move between the two
+/// unchanged (`load(from:)`).
+public final class VAE: Module {
     public let configuration: VAEConfiguration
     public let encoder: Encoder
     public let decoder: Decoder
     private let reparameterization = Reparameterization()
     private let sigmoid = Sigmoid()
-    private var last: VAEOutput?
+    /// dLoss/dlogits of the last `backward`.
     private var logitsGradient: Tensor?
-    private var lossReady = false
 
     /// A model initialised from `seed` (PyTorch's default schemes: U(±1/√fan_in) for conv,
     /// transposed-conv and Linear weights and biases; BatchNorm γ = 1, β = 0), layers in order.
@@ -55,26 +68,7 @@ public final class VAE {
                           generator: &generator)
     }
 
-    // MARK: Names
-
-    /// Every trainable parameter with its state_dict name (for the optimiser).
-    public var parameters: [(name: String, parameter: Parameter)] {
-        encoder.parameters.map { ("encoder." + $0.name, $0.parameter) }
-            + decoder.parameters.map { ("decoder." + $0.name, $0.parameter) }
-    }
-
-    /// The parameters' values under their state_dict names.
-    public var namedParameters: [(name: String, tensor: Tensor)] {
-        parameters.map { ($0.name, $0.parameter.value) }
-    }
-
-    /// BatchNorm running statistics and batch counts under their state_dict names.
-    public var namedBuffers: [(name: String, tensor: Tensor)] {
-        encoder.buffers.map { ("encoder." + $0.name, $0.tensor) } + decoder.buffers.map { ("decoder." + $0.name, $0.tensor) }
-    }
-
-    /// Parameters then buffers: everything a checkpoint or a PyTorch `state_dict` holds.
-    public var stateDict: [(name: String, tensor: Tensor)] { namedParameters + namedBuffers }
+    public var children: [(name: String, module: any Module)] { [("encoder", encoder), ("decoder", decoder)] }
 
     /// Copies every parameter and buffer of `stateDict` from `archive`, looked up as
     /// `prefix + name`. Throws (naming the file and tensor) if one is missing or has another shape;
@@ -93,54 +87,46 @@ public final class VAE {
         precondition(noise.count == mu.count, "VAE: noise \(noise.shape) for a latent of shape \(mu.shape)")
         let z = reparameterization.forward(mu: mu, logVariance: logVariance, noise: noise)
         let logits = decoder.forward(z, mode: mode)
-        let output = VAEOutput(logits: logits, mu: mu, logVariance: logVariance, z: z)
-        last = output
-        lossReady = false
-        return output
+        return VAEOutput(logits: logits, mu: mu, logVariance: logVariance, z: z)
     }
 
-    /// The loss of the last forward against `target` (normally its input x), and the gradient
-    /// of the reconstruction term, kept for `backward`.
-    public func loss(target: Tensor) -> VAELossValue {
-        guard let last else { preconditionFailure("VAE.loss before forward") }
-        precondition(target.shape == last.logits.shape, "VAE.loss: target \(target.shape) for logits \(last.logits.shape)")
-        let g = reuse(logitsGradient, shape: last.logits.shape)
-        logitsGradient = g
-        let rec = VAELoss.binaryCrossEntropyWithLogits(logits: last.logits, targets: target, gradient: g)
-        let kl = VAELoss.klDivergence(mu: last.mu, logVariance: last.logVariance)
-        lossReady = true
-        return VAELossValue(reconstruction: rec, kl: kl, total: rec + Double(configuration.klWeight) * kl)
+    /// The loss of `output` against `target` (normally the forward's input x); no gradients.
+    public func loss(_ output: VAEOutput, target: Tensor) -> VAELossValue {
+        precondition(target.shape == output.logits.shape, "VAE.loss: target \(target.shape) for logits \(output.logits.shape)")
+        return VAELossValue(reconstruction: VAELoss.binaryCrossEntropyWithLogits(logits: output.logits, targets: target),
+                            kl: VAELoss.klDivergence(mu: output.mu, logVariance: output.logVariance),
+                            klWeight: configuration.klWeight)
     }
 
-    /// Back-propagates the last `loss`: accumulates dLoss/dθ into every parameter's gradient.
-    public func backward() {
-        guard let last, let logitsGradient, lossReady else { preconditionFailure("VAE.backward before loss") }
-        let dz = decoder.backward(logitsGradient)
-        let (dMu, dLogVariance) = reparameterization.backward(dz)
-        _ = VAELoss.klDivergence(mu: last.mu, logVariance: last.logVariance, muGradient: dMu,
-                                 logVarianceGradient: dLogVariance, weight: configuration.klWeight)
+    /// The loss of `output` against `target`, back-propagated: accumulates dLoss/dθ into every
+    /// parameter's gradient and returns the loss. `output` must be the most recent `forward`'s
+    /// (the layers back-propagate the forward they ran last).
+    public func backward(_ output: VAEOutput, target: Tensor) -> VAELossValue {
+        precondition(target.shape == output.logits.shape, "VAE.backward: target \(target.shape) for logits \(output.logits.shape)")
+        let dLogits = reuse(logitsGradient, shape: output.logits.shape)
+        logitsGradient = dLogits
+        let reconstruction = VAELoss.binaryCrossEntropyWithLogits(logits: output.logits, targets: target, gradient: dLogits)
+        let (dMu, dLogVariance) = reparameterization.backward(decoder.backward(dLogits))
+        let kl = VAELoss.klDivergence(mu: output.mu, logVariance: output.logVariance, muGradient: dMu,
+                                      logVarianceGradient: dLogVariance, gradientWeight: configuration.klWeight)
         encoder.backward(muGradient: dMu, logVarianceGradient: dLogVariance)
-        lossReady = false
+        return VAELossValue(reconstruction: reconstruction, kl: kl, klWeight: configuration.klWeight)
     }
 
-    /// forward (training mode) + loss + backward; the optimiser step is the caller's.
+    /// One step's gradients: forward (training mode) and backward on the batch x with noise ε;
+    /// returns the loss. The optimiser step is the caller's.
     public func trainingStep(_ x: Tensor, noise: Tensor) -> VAELossValue {
-        _ = forward(x, noise: noise, mode: .training)
-        let value = loss(target: x)
-        backward()
-        return value
+        backward(forward(x, noise: noise, mode: .training), target: x)
     }
 
     // MARK: Sampling
 
     /// Images σ(decoder(z)) [N, 3, 64, 64] in [0, 1] for latents z [N, latent]; `.inference`
     /// (the default) uses the BatchNorm running averages. The result is owned by the model.
-    /// Decoding reuses the decoder's buffers, so it ends any forward/loss/backward in progress.
+    /// Decoding reuses the decoder's buffers, so it ends any forward/backward in progress.
     public func decode(_ z: Tensor, mode: Mode = .inference) -> Tensor {
         precondition(z.shape.count == 2 && z.shape[1] == configuration.latentDimension,
                      "VAE.decode: z \(z.shape), expected [N, \(configuration.latentDimension)]")
-        last = nil
-        lossReady = false
         return sigmoid.forward(decoder.forward(z, mode: mode), mode: mode)
     }
 }

@@ -114,27 +114,25 @@ public enum ModelFile {
     /// Copies every state_dict entry of `model` that the layout provides from `archive`
     /// (the encoder's only when the file has it). A missing `num_batches_tracked` is set to 0.
     static func loadState(_ model: VAE, from archive: SafeTensorsArchive, layout: Layout) throws {
-        for (name, tensor) in model.stateDict {
-            let fileName: String
-            if name.hasPrefix("decoder.") {
-                fileName = layout.decoderPrefix + name.dropFirst("decoder.".count)
-            } else {
-                guard layout.hasEncoder else { continue }
-                fileName = layout.modelPrefix + name
-            }
-            guard let shape = archive.shape(fileName) else {
-                if name.hasSuffix(".num_batches_tracked") {
-                    tensor.zero()
-                    continue
+        var parts: [(prefix: String, module: any Module)] = [(layout.decoderPrefix, model.decoder)]
+        if layout.hasEncoder { parts.insert((layout.modelPrefix + "encoder.", model.encoder), at: 0) }
+        for (prefix, module) in parts {
+            for (name, tensor) in module.stateDict {
+                let fileName = prefix + name
+                guard let shape = archive.shape(fileName) else {
+                    if name.hasSuffix(".num_batches_tracked") {
+                        tensor.zero()
+                        continue
+                    }
+                    throw FileError(file: archive.source, "incomplete \(model.configuration.decoder.rawValue) model: no tensor '\(fileName)' (the file has \(archive.names.count) tensors)")
                 }
-                throw FileError(file: archive.source, "incomplete \(model.configuration.decoder.rawValue) model: no tensor '\(fileName)' (the file has \(archive.names.count) tensors)")
-            }
-            guard shape == tensor.shape else {
-                throw FileError(file: archive.source, "tensor '\(fileName)' has shape \(shape), but a \(model.configuration.decoder.rawValue) VAE with latent size \(model.configuration.latentDimension) needs \(tensor.shape)")
-            }
-            try archive.load(fileName, into: tensor)
-            if let bad = (0..<tensor.count).first(where: { !tensor[$0].isFinite }) {
-                throw FileError(file: archive.source, "tensor '\(fileName)' holds a non-finite value (\(tensor[bad]) at index \(bad))")
+                guard shape == tensor.shape else {
+                    throw FileError(file: archive.source, "tensor '\(fileName)' has shape \(shape), but a \(model.configuration.decoder.rawValue) VAE with latent size \(model.configuration.latentDimension) needs \(tensor.shape)")
+                }
+                try archive.load(fileName, into: tensor)
+                if let bad = (0..<tensor.count).first(where: { !tensor[$0].isFinite }) {
+                    throw FileError(file: archive.source, "tensor '\(fileName)' holds a non-finite value (\(tensor[bad]) at index \(bad))")
+                }
             }
         }
     }

@@ -80,8 +80,7 @@ public enum Evaluation {
                 BatchLoader.convert(cache.image(index), into: x.pointer + k * BatchLoader.imageFloats)
                 self.noise(forImage: index, seed: noiseSeed, dimension: d, into: noise.pointer + k * d)
             }
-            _ = model.forward(x, noise: noise, mode: .inference)
-            let value = model.loss(target: x)     // batch means
+            let value = model.loss(model.forward(x, noise: noise, mode: .inference), target: x)     // batch means
             reconstruction += value.reconstruction * Double(batch.count)
             kl += value.kl * Double(batch.count)
         }

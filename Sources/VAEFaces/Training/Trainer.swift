@@ -30,6 +30,15 @@ public struct TrainingSummary: Sendable {
     public var lastValidation: EvaluationResult?
     public var bestValidationLoss: Double?
     public var bestValidationStep: Int?
+
+    /// Takes in a step done and the state after it.
+    mutating func add(_ record: StepRecord, state: TrainingState) {
+        step = record.step
+        lastLoss = record.loss
+        if let validation = record.validation { lastValidation = validation }
+        bestValidationLoss = state.bestValidationLoss
+        bestValidationStep = state.bestValidationStep
+    }
 }
 
 /// Training stopped because the loss or a gradient was NaN or infinite. The bad step was not
@@ -156,9 +165,68 @@ public final class Trainer {
         }
     }
 
+    /// What one call of `run` works with: the train batches, the CSV log, the ε buffer and the
+    /// fixed latents of the sample grids.
+    private struct Session {
+        let loader: BatchLoader
+        let log: CSVLog
+        let noise: Tensor
+        let latents: Tensor
+    }
+
     /// Trains until `schedule.steps` or a stop request. Throws `NonFiniteLossError` for a
     /// NaN/Inf loss or gradient (nothing of that step is saved), and file errors.
+    ///
+    /// The loop: `step` (one update), then the hooks in this order — `validate` and `writeGrids`
+    /// when due, `appendLog`, the progress bar, `saveCheckpoints` (which polls `shouldStop`), the
+    /// loss plot after a validation — and `onStep`.
     public func run() throws -> TrainingSummary {
+        let session = try startSession()
+        var summary = TrainingSummary(outcome: .completed, step: state.step,
+                                      bestValidationLoss: state.bestValidationLoss, bestValidationStep: state.bestValidationStep)
+        if schedule.steps == state.step {
+            note("the run is already at step \(state.step): nothing to do")
+            return summary
+        }
+        if showProgress {
+            progress = TrainingProgress(totalSteps: schedule.steps, imagesPerStep: configuration.batchSize, style: progressStyle,
+                                        sink: progressSink)
+        }
+        defer {
+            progress?.finish()
+            progress = nil
+        }
+        while state.step < schedule.steps {
+            var record = try step(session)
+            let isLast = record.step == schedule.steps
+            let epochEnded = state.position.batch == 0
+            if !validationIndices.isEmpty && (epochEnded || isLast || Trainer.every(schedule.evalEvery, record.step)) {
+                record.validation = try validate(step: record.step, epoch: record.epoch)
+            }
+            if record.validation != nil || Trainer.every(schedule.sampleEvery, record.step) {
+                try writeGrids(step: record.step, latents: session.latents)
+            }
+            try appendLog(record, to: session.log)
+            progress?.update(step: record.step, epoch: record.epoch,
+                             values: [("rec", record.loss.reconstruction), ("kl", record.loss.kl)])
+            let stopRequested = try saveCheckpoints(isLast: isLast, epochEnded: epochEnded)
+            if record.validation != nil && !isLast { try writeLossPlot() }
+            summary.add(record, state: state)
+            onStep?(record)
+            if stopRequested && !isLast {
+                summary.outcome = .stopped
+                note("stopped after step \(record.step); checkpoint saved to \(folder.latestCheckpoint)")
+                break
+            }
+        }
+        try writeLossPlot()
+        return summary
+    }
+
+    /// Checks the schedule against the state, says what a person should know before a session,
+    /// and opens the loader (at the state's data position) and the log (cut back to the state's
+    /// step when resuming).
+    private func startSession() throws -> Session {
         try schedule.validate()
         guard schedule.steps >= state.step else {
             throw FileError(file: folder.latestCheckpoint, "the run is already at step \(state.step); ask for more steps than that (--steps)")
@@ -169,99 +237,84 @@ public final class Trainer {
         if validationIndices.isEmpty {
             note("note: \(cache.path) has no val images: no validation, reconstruction grids or best.safetensors")
         }
-        let batchSize = configuration.batchSize
-        let loader = try BatchLoader(cache: cache, split: .train, batchSize: batchSize,
+        let loader = try BatchLoader(cache: cache, split: .train, batchSize: configuration.batchSize,
                                      mode: .training(seed: configuration.seed, start: state.position))
         let log = try CSVLog(path: folder.log, columns: Trainer.logColumns, resumingAfter: isResumed ? state.step : nil)
-        var summary = TrainingSummary(outcome: .completed, step: state.step,
-                                      bestValidationLoss: state.bestValidationLoss, bestValidationStep: state.bestValidationStep)
-        if schedule.steps == state.step {
-            note("the run is already at step \(state.step): nothing to do")
-            return summary
+        return Session(loader: loader, log: log, noise: Tensor(shape: [configuration.batchSize, configuration.model.latentDimension]),
+                       latents: sampleLatents)
+    }
+
+    /// One update on the loader's next batch: fresh ε from the run's noise generator, the
+    /// model's gradients, Adam's step; then the state advances (step, data position, noise
+    /// generator, training time).
+    ///
+    /// The NaN policy: a non-finite loss skips Adam, and Adam refuses non-finite gradients;
+    /// either way the step's row is logged, the state stays at the last good step and
+    /// `NonFiniteLossError` names the checkpoint to resume from.
+    private func step(_ session: Session) throws -> StepRecord {
+        guard let batch = session.loader.next() else { preconditionFailure("a training loader never ends") }
+        let noise = session.noise
+        for i in 0..<noise.count { noise[i] = noiseGenerator.nextNormal() }
+
+        let start = Trainer.now()
+        let loss = model.trainingStep(batch.tensor, noise: noise)
+        let update = loss.total.isFinite ? optimizer.step() : nil
+        let record = StepRecord(step: state.step + 1, epoch: batch.position.epoch + 1, loss: loss, seconds: Trainer.now() - start)
+
+        guard let update, update.applied else {
+            try? appendLog(record, to: session.log)
+            let what = update == nil
+                ? "the loss is not finite (total \(loss.total), reconstruction \(loss.reconstruction), KL \(loss.kl))"
+                : "the gradients are not finite (norm \(update!.gradientNorm)) although the loss is \(loss.total)"
+            throw NonFiniteLossError(step: record.step, what: what, checkpoint: lastCheckpointStep.map { _ in folder.latestCheckpoint },
+                                     checkpointStep: lastCheckpointStep)
         }
-        if showProgress {
-            progress = TrainingProgress(totalSteps: schedule.steps, imagesPerStep: batchSize, style: progressStyle, sink: progressSink)
+        state.step = record.step
+        state.position = session.loader.position
+        state.setNoiseGenerator(noiseGenerator)
+        state.trainingSeconds += record.seconds
+        return record
+    }
+
+    // MARK: Hooks
+
+    /// The −ELBO on the val images (fixed noise, inference-mode BatchNorm: training is not
+    /// disturbed), noted for a person; a new lowest value is saved as best.safetensors.
+    private func validate(step: Int, epoch: Int) throws -> EvaluationResult {
+        let result = Evaluation.run(model, cache: cache, indices: validationIndices, batchSize: configuration.batchSize,
+                                    noiseSeed: configuration.seed)
+        state.lastValidation = result
+        state.lastValidationStep = step
+        var text = "step \(step) (epoch \(epoch)): val −ELBO \(Trainer.format(result.negativeELBO)) nats/image, "
+            + "\(String(format: "%.4f", result.bitsPerDimension)) bits/dim (rec \(Trainer.format(result.reconstruction)), KL \(Trainer.format(result.kl)))"
+        if state.bestValidationLoss.map({ result.negativeELBO < $0 }) ?? true {
+            state.bestValidationLoss = result.negativeELBO
+            state.bestValidationStep = step
+            try Checkpoint.write(to: folder.bestCheckpoint, model: model, optimizer: optimizer,
+                                 configuration: configuration, state: state)
+            text += ", best so far"
         }
-        defer {
-            progress?.finish()
-            progress = nil
+        note(text)
+        return result
+    }
+
+    /// The step's row of the CSV log (`logColumns`); the val columns are NaN without a validation.
+    private func appendLog(_ record: StepRecord, to log: CSVLog) throws {
+        let loss = record.loss, validation = record.validation
+        try log.append([Double(record.step), Double(record.epoch), loss.total, loss.reconstruction, loss.kl,
+                        Double(configuration.batchSize) / record.seconds,
+                        validation?.negativeELBO ?? .nan, validation?.reconstruction ?? .nan,
+                        validation?.kl ?? .nan, validation?.bitsPerDimension ?? .nan])
+    }
+
+    /// Polls `shouldStop` and writes latest.safetensors on a stop request, at the last step, at an
+    /// epoch's end and every `checkpointEvery` steps. Returns whether a stop was requested.
+    private func saveCheckpoints(isLast: Bool, epochEnded: Bool) throws -> Bool {
+        let stopRequested = shouldStop()
+        if stopRequested || isLast || epochEnded || Trainer.every(schedule.checkpointEvery, state.step) {
+            try saveLatest()
         }
-        let latents = sampleLatents
-        let noise = Tensor(shape: [batchSize, configuration.model.latentDimension])
-
-        while state.step < schedule.steps {
-            guard let batch = loader.next() else { preconditionFailure("a training loader never ends") }
-            let step = state.step + 1
-            let epoch = batch.position.epoch + 1
-            for i in 0..<noise.count { noise[i] = noiseGenerator.nextNormal() }
-
-            let start = Trainer.now()
-            let loss = model.trainingStep(batch.tensor, noise: noise)
-            let update = loss.total.isFinite ? optimizer.step() : nil
-            let seconds = Trainer.now() - start
-
-            guard let update, update.applied else {
-                try? log.append([Double(step), Double(epoch), loss.total, loss.reconstruction, loss.kl,
-                                 Double(batchSize) / seconds, .nan, .nan, .nan, .nan])
-                let what = update == nil
-                    ? "the loss is not finite (total \(loss.total), reconstruction \(loss.reconstruction), KL \(loss.kl))"
-                    : "the gradients are not finite (norm \(update!.gradientNorm)) although the loss is \(loss.total)"
-                throw NonFiniteLossError(step: step, what: what, checkpoint: lastCheckpointStep.map { _ in folder.latestCheckpoint },
-                                         checkpointStep: lastCheckpointStep)
-            }
-            state.step = step
-            state.position = loader.position
-            state.setNoiseGenerator(noiseGenerator)
-            state.trainingSeconds += seconds
-            summary.step = step
-            summary.lastLoss = loss
-
-            let isLast = step == schedule.steps
-            let epochEnded = state.position.batch == 0
-            let validate = !validationIndices.isEmpty && (epochEnded || isLast || Trainer.every(schedule.evalEvery, step))
-            var validation: EvaluationResult?
-            if validate {
-                let result = Evaluation.run(model, cache: cache, indices: validationIndices, batchSize: batchSize,
-                                            noiseSeed: configuration.seed)
-                validation = result
-                summary.lastValidation = result
-                state.lastValidation = result
-                state.lastValidationStep = step
-                var text = "step \(step) (epoch \(epoch)): val −ELBO \(Trainer.format(result.negativeELBO)) nats/image, "
-                    + "\(String(format: "%.4f", result.bitsPerDimension)) bits/dim (rec \(Trainer.format(result.reconstruction)), KL \(Trainer.format(result.kl)))"
-                if state.bestValidationLoss.map({ result.negativeELBO < $0 }) ?? true {
-                    state.bestValidationLoss = result.negativeELBO
-                    state.bestValidationStep = step
-                    summary.bestValidationLoss = result.negativeELBO
-                    summary.bestValidationStep = step
-                    try Checkpoint.write(to: folder.bestCheckpoint, model: model, optimizer: optimizer,
-                                         configuration: configuration, state: state)
-                    text += ", best so far"
-                }
-                note(text)
-            }
-            if validate || Trainer.every(schedule.sampleEvery, step) {
-                try writeGrids(step: step, latents: latents)
-            }
-            try log.append([Double(step), Double(epoch), loss.total, loss.reconstruction, loss.kl, Double(batchSize) / seconds,
-                            validation?.negativeELBO ?? .nan, validation?.reconstruction ?? .nan,
-                            validation?.kl ?? .nan, validation?.bitsPerDimension ?? .nan])
-            progress?.update(step: step, epoch: epoch, values: [("rec", loss.reconstruction), ("kl", loss.kl)])
-
-            let stopRequested = shouldStop()
-            if stopRequested || isLast || epochEnded || Trainer.every(schedule.checkpointEvery, step) {
-                try saveLatest()
-            }
-            if validate && !isLast { try writeLossPlot() }
-            onStep?(StepRecord(step: step, epoch: epoch, loss: loss, seconds: seconds, validation: validation))
-            if stopRequested && !isLast {
-                summary.outcome = .stopped
-                note("stopped after step \(step); checkpoint saved to \(folder.latestCheckpoint)")
-                break
-            }
-        }
-        try writeLossPlot()
-        return summary
+        return stopRequested
     }
 
     /// Writes `latest.safetensors` for the current state.

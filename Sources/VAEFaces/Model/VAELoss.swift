@@ -1,4 +1,5 @@
 import Foundation
+import NeuralCore
 
 /// The VAE objective, per image and averaged over the batch of N images:
 ///
@@ -62,13 +63,14 @@ public enum VAELoss {
     }
 
     /// KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j) per image, averaged over the
-    /// N = mu.shape[0] images, times `weight` (β).
+    /// N = mu.shape[0] images.
     ///
-    /// Closed-form gradients of weight·KL/N, **added** to the given tensors (the
-    /// reparameterisation's gradients are usually already there):
-    ///   ∂/∂μ = weight·μ/N,   ∂/∂log σ² = weight·½(σ² − 1)/N.
+    /// Closed-form gradients of the weighted term `gradientWeight`·KL (β·KL in the objective),
+    /// **added** to the given tensors (the reparameterisation's gradients are usually already
+    /// there), in the same pass as the value:
+    ///   ∂/∂μ = β·μ/N,   ∂/∂log σ² = β·½(σ² − 1)/N.
     public static func klDivergence(mu: Tensor, logVariance: Tensor, muGradient: Tensor? = nil,
-                                    logVarianceGradient: Tensor? = nil, weight: Float = 1) -> Double {
+                                    logVarianceGradient: Tensor? = nil, gradientWeight weight: Float = 1) -> Double {
         precondition(mu.shape == logVariance.shape, "KL: mu \(mu.shape) vs logvar \(logVariance.shape)")
         let n = max(1, mu.shape.first ?? 1)
         let scale = weight / Float(n)
@@ -80,7 +82,7 @@ public enum VAELoss {
             muGradient?[i] += scale * m
             logVarianceGradient?[i] += scale * 0.5 * (v - 1)
         }
-        return -0.5 * s * Double(weight) / Double(n)
+        return -0.5 * s / Double(n)
     }
 }
 
