@@ -26,17 +26,10 @@ public enum Sampler {
     public static func reconstruct(_ model: VAE, cache: PreparedCache, indices: [Int],
                                    batchSize: Int = 64) -> (originals: [Image8], reconstructions: [Image8]) {
         precondition(!indices.isEmpty, "Sampler.reconstruct: no images")
-        let side = VAEConfiguration.imageSize
-        let x = Tensor(shape: [min(batchSize, indices.count), VAEConfiguration.imageChannels, side, side])
-        let step = x.shape[0]
+        let loader = BatchLoader(cache: cache, indices: indices, batchSize: batchSize, mode: .evaluation)
         var reconstructions = [Image8]()
-        for start in stride(from: 0, to: indices.count, by: step) {
-            let batch = indices[start..<min(indices.count, start + step)]
-            x.reshape([batch.count, VAEConfiguration.imageChannels, side, side])
-            for (k, index) in batch.enumerated() {
-                BatchLoader.convert(cache.image(index), into: x.pointer + k * BatchLoader.imageFloats)
-            }
-            let mu = model.encoder.forward(x, mode: .inference).mu
+        while let batch = loader.next() {
+            let mu = model.encoder.forward(batch.tensor, mode: .inference).mu
             reconstructions += Image8.images(fromNCHW: model.decode(mu))
         }
         return (indices.map(cache.image8), reconstructions)
