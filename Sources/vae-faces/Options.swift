@@ -2,6 +2,16 @@ import ArgumentParser
 import NeuralCore
 import VAEFaces
 
+// Option groups that several subcommands share.
+
+/// Options every compute-heavy subcommand shares.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    func apply() { Threading.configure(workers: threads) }
+}
+
 /// `--n`, `--seed`, `--temperature`: faces decoded from the prior, z = temperature · ε with ε ~
 /// N(0, I) drawn from the seed (`LatentCodes.prior`). `sample` and `artifact-score` share them, so
 /// the same three values name the same faces in both; each command says through `Context` how
