@@ -83,9 +83,9 @@ struct SampleCommand: ParsableCommand {
             }
             let test = prepared.indices(in: .test)
             guard !test.isEmpty else { throw VAEFacesError(file: prepared.path, "the test split is empty") }
-            let (originals, reconstructions) = Sampler.reconstruct(vae, cache: prepared, indices: Array(test.prefix(max(1, prior.n / 2))))
-            tiles = Sampler.pairedRows(originals: originals, reconstructions: reconstructions, columns: columns)
-            if let each { try Sampler.writeEach(reconstructions, to: each) }
+            let grid = Sampler.reconstructionTiles(vae, cache: prepared, indices: test, count: prior.n, columns: columns)
+            tiles = grid.tiles
+            if let each { try Sampler.writeEach(grid.reconstructions, to: each) }
         } else {
             let z: Tensor
             if interpolate {
@@ -95,8 +95,7 @@ struct SampleCommand: ParsableCommand {
                 guard codes.shape[0] >= 2 else {
                     throw VAEFacesError(file: latents ?? model, "--interpolate needs at least two latent vectors")
                 }
-                let pairs = (0..<min(rows, codes.shape[0] / 2)).map { (LatentCodes.row(codes, 2 * $0), LatentCodes.row(codes, 2 * $0 + 1)) }
-                z = LatentCodes.interpolations(pairs: pairs, steps: columns, spherical: slerp)
+                z = LatentCodes.interpolations(betweenPairsOf: codes, rows: rows, steps: columns, spherical: slerp)
             } else if let latents {
                 z = try LatentCodes.read(npy: latents, dimension: d)
             } else {
