@@ -30,17 +30,10 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Also write every face as its own PNG into this folder (000000.png, …).")
     var each: String?
 
-    @Option(help: "Number of faces (with --interpolate: rows × --columns).")
-    var n = 64
-
     @Option(help: "Grid columns (with --interpolate: the steps of each row).")
     var columns = 8
 
-    @Option(help: "Seed of the latent vectors.")
-    var seed: UInt64 = 0
-
-    @Option(help: "Scales the prior's standard deviation.")
-    var temperature: Float = 1
+    @OptionGroup var prior: PriorOptions<SampleCommand>
 
     @Option(help: "Decode these latent vectors (a float .npy array of shape N×latent).")
     var latents: String?
@@ -68,9 +61,7 @@ struct SampleCommand: ParsableCommand {
             throw ValidationError("several --model files make one comparison grid: give --out, without --reconstruct, --interpolate or --each")
         }
         guard out != nil || each != nil else { throw ValidationError("say where to write: --out grid.png and/or --each DIR") }
-        guard n > 0 else { throw ValidationError("--n must be positive, got \(n)") }
         guard columns > 0 else { throw ValidationError("--columns must be positive, got \(columns)") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more, got \(temperature)") }
         if reconstruct && (interpolate || latents != nil) {
             throw ValidationError("--reconstruct encodes test images; it cannot be combined with --interpolate or --latents")
         }
@@ -93,24 +84,23 @@ struct SampleCommand: ParsableCommand {
             }
             let test = prepared.indices(in: .test)
             guard !test.isEmpty else { throw FileError(file: prepared.path, "the test split is empty") }
-            let (originals, reconstructions) = Sampler.reconstruct(vae, cache: prepared, indices: Array(test.prefix(max(1, n / 2))))
-            tiles = Sampler.pairedRows(originals: originals, reconstructions: reconstructions, columns: columns)
-            if let each { try Sampler.writeEach(reconstructions, to: each) }
+            let grid = Sampler.reconstructionTiles(vae, cache: prepared, indices: test, count: prior.n, columns: columns)
+            tiles = grid.tiles
+            if let each { try Sampler.writeEach(grid.reconstructions, to: each) }
         } else {
             let z: Tensor
             if interpolate {
-                let rows = max(1, n / columns)
+                let rows = max(1, prior.n / columns)
                 let codes = try latents.map { try LatentCodes.read(npy: $0, dimension: d) }
-                    ?? LatentCodes.prior(count: 2 * rows, dimension: d, seed: seed, temperature: temperature)
+                    ?? prior.codes(count: 2 * rows, dimension: d)
                 guard codes.shape[0] >= 2 else {
                     throw FileError(file: latents ?? model, "--interpolate needs at least two latent vectors")
                 }
-                let pairs = (0..<min(rows, codes.shape[0] / 2)).map { (LatentCodes.row(codes, 2 * $0), LatentCodes.row(codes, 2 * $0 + 1)) }
-                z = LatentCodes.interpolations(pairs: pairs, steps: columns, spherical: slerp)
+                z = LatentCodes.interpolations(betweenPairsOf: codes, rows: rows, steps: columns, spherical: slerp)
             } else if let latents {
                 z = try LatentCodes.read(npy: latents, dimension: d)
             } else {
-                z = LatentCodes.prior(count: n, dimension: d, seed: seed, temperature: temperature)
+                z = prior.codes(dimension: d)
             }
             tiles = Sampler.decode(vae, latents: z)
             if let each { try Sampler.writeEach(tiles, to: each) }
@@ -129,9 +119,15 @@ struct SampleCommand: ParsableCommand {
             throw FileError(file: other.path, "latent size \(other.model.configuration.latentDimension) differs from \(models[0].path)'s \(d)")
         }
         let z = try latents.map { try LatentCodes.read(npy: $0, dimension: d) }
-            ?? LatentCodes.prior(count: n, dimension: d, seed: seed, temperature: temperature)
+            ?? prior.codes(dimension: d)
         let tiles = models.flatMap { Sampler.decode($0.model, latents: z) }
         try PNG.write(Grid.make(tiles: tiles, columns: z.shape[0]), to: out!)
         printError("rows: " + models.map(\.decoder.rawValue).joined(separator: ", ") + " → \(out!)")
     }
+}
+
+extension SampleCommand: PriorOptionsContext {
+    static let defaultCount = 64
+    static let countHelp = "Number of faces (with --interpolate: rows × --columns)."
+    static let scope = ""
 }

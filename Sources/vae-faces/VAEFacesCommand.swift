@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import NeuralCore
-import VAEFaces
 
 @main
 struct VAEFacesCommand: ParsableCommand {
@@ -18,14 +16,6 @@ struct VAEFacesCommand: ParsableCommand {
             BenchCommand.self,
             SelfCheckCommand.self,
         ])
-}
-
-/// Options every compute-heavy subcommand shares.
-struct ThreadOptions: ParsableArguments {
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
-
-    func apply() { Threading.configure(workers: threads) }
 }
 
 /// Prints an Encodable as pretty JSON with sorted keys to standard output.

@@ -103,6 +103,31 @@ import Testing
         #expect(map.width >= 256 && map.height >= 256 && heat.width >= 384 && heat.height >= 384)
     }
 
+    @Test func aRunScoresTheFilesNotesWhatItSkipsAndReportsEachSet() throws {
+        let root = try Self.makeFolder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var notes: [String] = []
+        let result = try ArtifactScoreRun(paths: [root], heatmap: root + "/out/heat.png").run { notes.append($0) }
+        #expect(result.sets.map(\.label) == ["files"] && result.sets[0].report.images?.count == 3)
+        #expect(notes == ["skipped \(root)/broken.png: not a PNG file (no PNG signature)"])
+        let text = result.text()
+        #expect(text.contains("scored: 3 images") && text.hasSuffix("tile heatmap: \(root)/out/heat.png\n"))
+        #expect(try PNG.readRGB(root + "/out/heat.png").width >= 384)
+        // One set: its report is the JSON; several: {"sets": [{"label", "report"}]}.
+        let one = try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)) as! [String: Any]
+        #expect(Set(one.keys) == ["images", "aggregate", "skipped"])
+        let two = ArtifactScoreResult(sets: result.sets + [.init(label: "again", report: result.sets[0].report)])
+        let both = try JSONSerialization.jsonObject(with: JSONEncoder().encode(two)) as! [String: Any]
+        let entries = try #require(both["sets"] as? [[String: Any]])
+        #expect(Set(both.keys) == ["sets"] && entries.map { Set($0.keys) } == [["label", "report"], ["label", "report"]])
+        #expect(two.text().contains("== files\n") && two.text().contains("== again\n"))
+
+        try write(Data("x".utf8), to: root + "/empty/readme.txt")
+        #expect(throws: VAEFacesError("no PNG images found in \(root)/empty")) {
+            try ArtifactScoreRun(paths: [root + "/empty"]).run()
+        }
+    }
+
     @Test func picturesShowTheMapsOnOneScale() throws {
         var maps = ArtifactMeanMaps(height: 8, width: 8, count: 2, spectrumCount: 2,
                                     logPower: (0..<64).map { Double($0 % 7) }, tileCbLocal: [1e-4])

@@ -87,6 +87,29 @@ func expectedFloats(_ cache: PreparedCache, _ index: Int) -> [Float] {
         #expect(loader.next() == nil)
     }
 
+    @Test func anIndexListIsVisitedInItsOwnOrder() throws {
+        let cache = try Self.fixture.get()
+        let list = Array(cache.indices(in: .train).prefix(7).reversed()) + [cache.indices(in: .test)[0]]
+        let loader = BatchLoader(cache: cache, indices: list, batchSize: 3, mode: .evaluation)
+        #expect(loader.batchesPerEpoch == 3)
+        var seen = [Int]()
+        while let batch = loader.next() {
+            #expect(batch.tensor.shape == [batch.count, 3, 64, 64])
+            for (k, index) in batch.indices.enumerated() {
+                #expect(Array(batch.data[(k * 12_288)..<((k + 1) * 12_288)]) == expectedFloats(cache, index))
+            }
+            seen += batch.indices
+        }
+        #expect(seen == list)
+        // Fewer images than a batch: one batch of them.
+        let short = BatchLoader(cache: cache, indices: Array(list.prefix(2)), batchSize: 64, mode: .evaluation)
+        #expect(try #require(short.next()).indices == Array(list.prefix(2)))
+        #expect(short.next() == nil)
+        // Training over a list: the list's seeded epoch orders.
+        let training = BatchLoader(cache: cache, indices: list, batchSize: 4, mode: .training(seed: 5))
+        #expect(try #require(training.next()).indices == Array(BatchLoader.order(of: list, seed: 5, epoch: 0).prefix(4)))
+    }
+
     @Test func aBatchStaysValidWhileTheNextIsPrepared() throws {
         let cache = try Self.fixture.get()
         let loader = try BatchLoader(cache: cache, split: .train, batchSize: 4, mode: .training(seed: 1))

@@ -29,7 +29,7 @@ import VAEFaces
 
     @Test func sampleOptionsAreChecked() throws {
         let ok = try SampleCommand.parse(["--model", "m", "--out", "g.png", "--interpolate", "--slerp", "--n", "16", "--columns", "4"])
-        #expect(ok.interpolate && ok.slerp && ok.n == 16)
+        #expect(ok.interpolate && ok.slerp && ok.prior.n == 16)
         for bad in [["--model", "m"],                                                // nowhere to write
                     ["--model", "m", "--out", "g.png", "--slerp"],                    // slerp without interpolate
                     ["--model", "m", "--out", "g.png", "--reconstruct", "--interpolate"],

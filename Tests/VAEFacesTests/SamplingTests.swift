@@ -40,6 +40,12 @@ private func norm(_ v: [Float]) -> Double { v.map { Double($0) * Double($0) }.re
         let rows = LatentCodes.interpolations(pairs: [(a, b), (b, a)], steps: 5, spherical: false)
         #expect(rows.shape == [10, 3])
         #expect(LatentCodes.row(rows, 0) == a && LatentCodes.row(rows, 4) == b && LatentCodes.row(rows, 5) == b)
+        // Consecutive codes as pairs: codes 0–1 and 2–3 of five (the fifth has no partner).
+        let codes = LatentCodes.prior(count: 5, dimension: 3, seed: 1)
+        let between = LatentCodes.interpolations(betweenPairsOf: codes, rows: 9, steps: 3, spherical: false)
+        #expect(between.shape == [6, 3])
+        #expect(LatentCodes.row(between, 0) == LatentCodes.row(codes, 0) && LatentCodes.row(between, 5) == LatentCodes.row(codes, 3))
+        #expect(LatentCodes.interpolations(betweenPairsOf: codes, rows: 1, steps: 3, spherical: true).shape == [3, 3])
     }
 
     @Test func latentsAreReadFromNPYWithShapeChecks() throws {

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import NeuralCore
+import TensorIO
 import TestSupport
 import VAEFaces
 

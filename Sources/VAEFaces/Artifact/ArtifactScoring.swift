@@ -120,7 +120,7 @@ public enum ArtifactScoring {
         guard !indices.isEmpty else {
             throw FileError(file: cache.path, "the \(split?.rawValue ?? "") split of this cache has no images")
         }
-        let side = FaceCrop.outputSize
+        let side = VAEConfiguration.imageSize
         let result = ArtifactBatch.run(count: indices.count, maps: maps) { i, worker in
             worker.score(interleaved: cache.image(indices[i]), channels: 3, height: side, width: side)
         }

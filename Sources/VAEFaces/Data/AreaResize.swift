@@ -51,6 +51,19 @@ public struct AreaResizer: Sendable {
                 count.append(weights.count - offset[o])
             }
         }
+
+        /// Runs `body` with the four tables as buffers (the resize loops index them unchecked).
+        @inline(__always)
+        func withBuffers<R>(_ body: (_ first: UnsafeBufferPointer<Int>, _ count: UnsafeBufferPointer<Int>,
+                                     _ offset: UnsafeBufferPointer<Int>, _ weights: UnsafeBufferPointer<Int32>) -> R) -> R {
+            first.withUnsafeBufferPointer { f in
+                count.withUnsafeBufferPointer { c in
+                    offset.withUnsafeBufferPointer { o in
+                        weights.withUnsafeBufferPointer { w in body(f, c, o, w) }
+                    }
+                }
+            }
+        }
     }
 
     /// A resizer from sourceWidth×sourceHeight to outputWidth×outputHeight (any sizes ≥ 1;
@@ -84,10 +97,7 @@ public struct AreaResizer: Sendable {
         let rowLength = sourceWidth * 3
         let vertical = scratch.bindMemory(to: Int32.self, capacity: outputHeight * rowLength)
         let sums = (scratch + verticalBytes).bindMemory(to: Int64.self, capacity: outputHeight * outputWidth * 3)
-        rows.first.withUnsafeBufferPointer { rFirst in
-        rows.count.withUnsafeBufferPointer { rCount in
-        rows.offset.withUnsafeBufferPointer { rOffset in
-        rows.weights.withUnsafeBufferPointer { rWeights in
+        rows.withBuffers { rFirst, rCount, rOffset, rWeights in
             // Vertical pass: output row Y = Σ ky · source row, over whole rows of W·3 values.
             for oy in 0..<outputHeight {
                 let acc = vertical + oy * rowLength
@@ -98,11 +108,8 @@ public struct AreaResizer: Sendable {
                     for i in 0..<rowLength { acc[i] &+= k &* Int32(truncatingIfNeeded: src[i]) }
                 }
             }
-        }}}}
-        columns.first.withUnsafeBufferPointer { cFirst in
-        columns.count.withUnsafeBufferPointer { cCount in
-        columns.offset.withUnsafeBufferPointer { cOffset in
-        columns.weights.withUnsafeBufferPointer { cWeights in
+        }
+        columns.withBuffers { cFirst, cCount, cOffset, cWeights in
             // Horizontal pass: V = Σ kx · column of the vertical sums.
             for oy in 0..<outputHeight {
                 let row = vertical + oy * rowLength
@@ -122,17 +129,16 @@ public struct AreaResizer: Sendable {
                     out[3 * ox + 2] = b
                 }
             }
-        }}}}
+        }
         // round(V / D) halves up = ⌊(2V + D) / 2D⌋, by an exact multiply-shift (vectorised).
         let total = outputHeight * outputWidth * 3
+        let d = Int64(rows.denominator * columns.denominator)
         if let divider {
-            let d = Int64(rows.denominator * columns.denominator)
             for i in 0..<total {
                 output[i] = UInt8(truncatingIfNeeded: divider.divide(UInt64(bitPattern: 2 &* sums[i] &+ d)))
             }
         } else {
             // Huge denominators (side > ~2000 px and coprime to the output): plain division.
-            let d = Int64(rows.denominator * columns.denominator)
             for i in 0..<total { output[i] = UInt8(truncatingIfNeeded: (2 * sums[i] + d) / (2 * d)) }
         }
     }

@@ -2,19 +2,20 @@ import Foundation
 import NeuralCore
 import TensorIO
 
-/// Batches of prepared faces as floats: NCHW [B, 3, 64, 64], value x/255 for byte x.
+/// Batches of prepared faces as floats, NCHW [B, 3, 64, 64], value x/255 for byte x: the one way
+/// training, evaluation and sampling read images. A loader goes over a list of cache indices:
 ///
-/// - Training (`.training(seed:start:)`): full batches only, forever. Epoch e visits the split
+/// - Training (`.training(seed:start:)`): full batches only, forever. Epoch e visits the list
 ///   in the order `BatchLoader.order(…, seed:, epoch: e)`, a pure function of (seed, epoch), and
 ///   drops the last n mod B images of that order; so a loader created at any (epoch, batch)
 ///   position continues exactly where a run left off (checkpoints store `position`).
-/// - Evaluation (`.evaluation`): the split once, in file-name order, ⌈n/B⌉ batches with a
-///   final partial one, then nil.
+/// - Evaluation (`.evaluation`): the list once, in its order, ⌈n/B⌉ batches with a final partial
+///   one, then nil.
 ///
 /// While the caller works on one batch, the next is converted on a background thread into the
-/// second of two buffers (double buffering), so the training loop does not wait for data. The
-/// batch `next()` returns stays valid until the following `next()` call. `next()` may be called
-/// from any thread (calls are serialised).
+/// second of two buffers (double buffering), so the caller does not wait for data. The batch
+/// `next()` returns stays valid until the following `next()` call. `next()` may be called from
+/// any thread (calls are serialised).
 public final class BatchLoader: @unchecked Sendable {
     // Thread safety: `lock` guards all mutable state; the background thread touches only the
     // buffer of the batch in flight, which the consumer does not read until `ready` signals.
@@ -46,19 +47,18 @@ public final class BatchLoader: @unchecked Sendable {
     }
 
     public let cache: PreparedCache
-    public let split: Split
     public let batchSize: Int
     public let mode: Mode
     /// Batches in one pass: ⌊n/B⌋ in training, ⌈n/B⌉ in evaluation.
     public let batchesPerEpoch: Int
     /// Floats per image: 3·64·64.
-    public static let imageFloats = 3 * FaceCrop.outputSize * FaceCrop.outputSize
+    public static let imageFloats = VAEConfiguration.imageChannels * VAEConfiguration.imageSize * VAEConfiguration.imageSize
 
     private let lock = NSLock()
     private let queue = DispatchQueue(label: "vae-faces.batch-loader", qos: .userInitiated)
     private let ready = DispatchSemaphore(value: 0)
     private let buffers: [Tensor]
-    private let splitIndices: [Int]
+    private let listed: [Int]
     private var orderEpoch = -1
     private var order: [Int] = []
     /// The batch being prepared in the background (its buffer slot and plan), if any.
@@ -71,35 +71,55 @@ public final class BatchLoader: @unchecked Sendable {
         let position: Position
     }
 
-    /// A loader over `split` of `cache`. Throws when training is asked of a split smaller than
-    /// one batch, or the split is empty.
-    public init(cache: PreparedCache, split: Split, batchSize: Int, mode: Mode) throws {
+    /// A loader over `split` of `cache`. Throws when the split is empty, when training is asked
+    /// of a split smaller than one batch, or when `start` lies past the end of an epoch.
+    public convenience init(cache: PreparedCache, split: Split, batchSize: Int, mode: Mode) throws {
         guard batchSize > 0 else { throw VAEFacesError("batch size must be positive, got \(batchSize)") }
-        self.cache = cache
-        self.split = split
-        self.batchSize = batchSize
-        self.mode = mode
-        splitIndices = cache.indices(in: split)
-        let n = splitIndices.count
+        let indices = cache.indices(in: split)
+        let n = indices.count
         switch mode {
         case .training(_, let start):
-            batchesPerEpoch = n / batchSize
-            guard batchesPerEpoch > 0 else {
+            let batches = n / batchSize
+            guard batches > 0 else {
                 throw FileError(file: cache.path, "the \(split.rawValue) split has \(n) images, fewer than one batch of \(batchSize)")
             }
-            guard start.epoch >= 0, start.batch >= 0, start.batch < batchesPerEpoch else {
-                throw VAEFacesError("cannot start at \(start): an epoch has \(batchesPerEpoch) batches")
+            guard start.epoch >= 0, start.batch >= 0, start.batch < batches else {
+                throw VAEFacesError("cannot start at \(start): an epoch has \(batches) batches")
             }
+        case .evaluation:
+            guard n > 0 else { throw FileError(file: cache.path, "the \(split.rawValue) split is empty") }
+        }
+        self.init(cache: cache, indices: indices, batchSize: batchSize, mode: mode)
+    }
+
+    /// A loader over the cache images `indices` (non-empty; at least one batch of them in
+    /// training, where `start` must lie within an epoch).
+    public init(cache: PreparedCache, indices: [Int], batchSize: Int, mode: Mode) {
+        precondition(!indices.isEmpty && batchSize > 0, "BatchLoader: \(indices.count) images, batch \(batchSize)")
+        self.cache = cache
+        self.batchSize = batchSize
+        self.mode = mode
+        listed = indices
+        switch mode {
+        case .training(_, let start):
+            batchesPerEpoch = indices.count / batchSize
+            precondition(batchesPerEpoch > 0 && start.epoch >= 0 && (0..<batchesPerEpoch).contains(start.batch),
+                         "BatchLoader: cannot start at \(start) with \(indices.count) images in batches of \(batchSize)")
             upcoming = start
         case .evaluation:
-            batchesPerEpoch = (n + batchSize - 1) / batchSize
-            guard n > 0 else { throw FileError(file: cache.path, "the \(split.rawValue) split is empty") }
+            batchesPerEpoch = (indices.count + batchSize - 1) / batchSize
             upcoming = Position()
         }
-        buffers = (0..<2).map { _ in Tensor(shape: [batchSize, 3, FaceCrop.outputSize, FaceCrop.outputSize]) }
+        let capacity = min(batchSize, indices.count)
+        buffers = (0..<2).map { _ in Tensor(shape: BatchLoader.shape(images: capacity)) }
         lock.lock()
         if let plan = plan(at: upcoming) { startFill(plan, slot: 0) }
         lock.unlock()
+    }
+
+    /// The shape of a batch of `images` faces: [images, 3, 64, 64].
+    public static func shape(images: Int) -> [Int] {
+        [images, VAEConfiguration.imageChannels, VAEConfiguration.imageSize, VAEConfiguration.imageSize]
     }
 
     deinit {
@@ -137,7 +157,7 @@ public final class BatchLoader: @unchecked Sendable {
         // The caller has let go of the other buffer by calling next(): fill it ahead.
         if let following = self.plan(at: upcoming) { startFill(following, slot: 1 - slot) }
         let tensor = buffers[slot]
-        tensor.reshape([plan.indices.count, 3, FaceCrop.outputSize, FaceCrop.outputSize])
+        tensor.reshape(BatchLoader.shape(images: plan.indices.count))
         return Batch(count: plan.indices.count, tensor: tensor, indices: plan.indices, position: plan.position)
     }
 
@@ -150,7 +170,7 @@ public final class BatchLoader: @unchecked Sendable {
         switch mode {
         case .training(let seed, _):
             if orderEpoch != position.epoch {
-                order = BatchLoader.order(of: splitIndices, seed: seed, epoch: position.epoch)
+                order = BatchLoader.order(of: listed, seed: seed, epoch: position.epoch)
                 orderEpoch = position.epoch
             }
             let lo = position.batch * batchSize
@@ -158,7 +178,7 @@ public final class BatchLoader: @unchecked Sendable {
         case .evaluation:
             guard position.epoch == 0 else { return nil }
             let lo = position.batch * batchSize
-            return Plan(indices: Array(splitIndices[lo..<min(splitIndices.count, lo + batchSize)]), position: position)
+            return Plan(indices: Array(listed[lo..<min(listed.count, lo + batchSize)]), position: position)
         }
     }
 
@@ -182,7 +202,7 @@ public final class BatchLoader: @unchecked Sendable {
 
     /// One prepared image, HWC bytes, to planar CHW floats x/255.
     static func convert(_ image: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<Float>) {
-        let plane = FaceCrop.outputSize * FaceCrop.outputSize
+        let plane = VAEConfiguration.imageSize * VAEConfiguration.imageSize
         levels.withUnsafeBufferPointer { lut in
             let src = image.baseAddress!
             for p in 0..<plane {

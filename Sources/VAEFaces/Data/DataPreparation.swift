@@ -274,7 +274,7 @@ final class PreparationWorker {
         case .failure(let refusal): return refusal.reason
         }
         let resizer = resizers[crop.size] ?? AreaResizer(sourceWidth: crop.size, sourceHeight: crop.size,
-                                                         outputWidth: FaceCrop.outputSize, outputHeight: FaceCrop.outputSize)
+                                                         outputWidth: VAEConfiguration.imageSize, outputHeight: VAEConfiguration.imageSize)
         resizers[crop.size] = resizer
         if scratch.count * 8 < resizer.scratchBytes { scratch = [Int64](repeating: 0, count: resizer.scratchBytes / 8 + 1) }
         scratch.withUnsafeMutableBufferPointer { s in

@@ -5,14 +5,10 @@
 /// - Any other size (generic image folders): the largest centred square, side min(W, H), at
 ///   x = ⌊(W − side)/2⌋, y = ⌊(H − side)/2⌋. Sizes below 64×64 are refused (enlarging would
 ///   only blur them).
-/// The square is then area-resized to 64×64 (`AreaResizer`).
+/// The square is then area-resized to 64×64 (`AreaResizer`), the model's input size
+/// (`VAEConfiguration.imageSize`).
 public struct FaceCrop: Equatable, Sendable, CustomStringConvertible {
     public var x: Int, y: Int, size: Int
-
-    /// Side of the prepared images.
-    public static let outputSize = 64
-    /// Bytes of one prepared image: 64·64·3, HWC RGB.
-    public static let outputBytes = outputSize * outputSize * 3
 
     /// CelebA's aligned-and-cropped image size and the crop the model is defined on.
     public static let celebAWidth = 178, celebAHeight = 218
@@ -24,7 +20,7 @@ public struct FaceCrop: Equatable, Sendable, CustomStringConvertible {
     public static func forImage(width: Int, height: Int) -> Result<FaceCrop, CropRefusal> {
         if width == celebAWidth && height == celebAHeight { return .success(celebA) }
         let side = min(width, height)
-        guard side >= outputSize else { return .failure(CropRefusal(width: width, height: height)) }
+        guard side >= VAEConfiguration.imageSize else { return .failure(CropRefusal(width: width, height: height)) }
         return .success(FaceCrop(x: (width - side) / 2, y: (height - side) / 2, size: side))
     }
 
@@ -33,5 +29,5 @@ public struct FaceCrop: Equatable, Sendable, CustomStringConvertible {
 
 public struct CropRefusal: Error, Sendable {
     public let width: Int, height: Int
-    public var reason: String { "\(width)×\(height) is smaller than \(FaceCrop.outputSize)×\(FaceCrop.outputSize)" }
+    public var reason: String { "\(width)×\(height) is smaller than \(VAEConfiguration.imageSize)×\(VAEConfiguration.imageSize)" }
 }

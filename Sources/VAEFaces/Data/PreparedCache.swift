@@ -39,7 +39,7 @@ public final class PreparedCache: @unchecked Sendable {
     public static let version: UInt32 = 1
     public static let headerSize = 64
     /// Bytes per image: 64·64·3.
-    public static let imageBytes = FaceCrop.outputBytes
+    public static let imageBytes = VAEConfiguration.imageSize * VAEConfiguration.imageSize * VAEConfiguration.imageChannels
 
     public let path: String
     public let count: Int
@@ -92,7 +92,7 @@ public final class PreparedCache: @unchecked Sendable {
 
     /// Image i as an `Image8` (a copy).
     public func image8(_ i: Int) -> Image8 {
-        Image8(width: FaceCrop.outputSize, height: FaceCrop.outputSize, pixels: Array(image(i)))
+        Image8(width: VAEConfiguration.imageSize, height: VAEConfiguration.imageSize, pixels: Array(image(i)))
     }
 
     /// Image i's attribute values, in the order of `attributeNames` (−1 or 1, 0 when the
@@ -160,7 +160,7 @@ public final class PreparedCache: @unchecked Sendable {
         let metadataOffset = try reader.u64()
         let signature = try reader.u64()
         let checksum = try reader.u64()
-        guard header == headerSize, side == FaceCrop.outputSize, channels == 3,
+        guard header == headerSize, side == VAEConfiguration.imageSize, channels == VAEConfiguration.imageChannels,
               crop == (UInt16(FaceCrop.celebAWidth), UInt16(FaceCrop.celebAHeight), UInt16(FaceCrop.celebA.x),
                        UInt16(FaceCrop.celebA.y), UInt16(FaceCrop.celebA.size)),
               let kind = DataFolder.Kind(rawValue: kindCode) else {
@@ -202,7 +202,7 @@ public final class PreparedCache: @unchecked Sendable {
         w.u32(version)
         w.u32(UInt32(headerSize))
         w.u32(UInt32(count))
-        w.u16(UInt16(FaceCrop.outputSize)); w.u16(3)
+        w.u16(UInt16(VAEConfiguration.imageSize)); w.u16(UInt16(VAEConfiguration.imageChannels))
         w.u8(kind.rawValue); w.u8(UInt8(attributeCount))
         w.u16(UInt16(FaceCrop.celebAWidth)); w.u16(UInt16(FaceCrop.celebAHeight))
         w.u16(UInt16(FaceCrop.celebA.x)); w.u16(UInt16(FaceCrop.celebA.y)); w.u16(UInt16(FaceCrop.celebA.size))

@@ -71,6 +71,14 @@ public enum LatentCodes {
         return zip(a, b).map { Float(wa * Double($0) + wb * Double($1)) }
     }
 
+    /// At most `rows` rows of interpolations between consecutive codes: row r goes from code 2r
+    /// to code 2r + 1 of `codes` [N ≥ 2, D] in `steps` codes (an odd last code is left out).
+    public static func interpolations(betweenPairsOf codes: Tensor, rows: Int, steps: Int, spherical: Bool) -> Tensor {
+        precondition(codes.shape[0] >= 2 && rows > 0, "interpolations: \(codes.shape[0]) codes, \(rows) rows")
+        let pairs = (0..<min(rows, codes.shape[0] / 2)).map { (row(codes, 2 * $0), row(codes, 2 * $0 + 1)) }
+        return interpolations(pairs: pairs, steps: steps, spherical: spherical)
+    }
+
     /// Rows of interpolations: for each pair (a, b), `steps` codes at t = 0, 1/(steps−1), …, 1
     /// (so a row starts at a and ends at b), linear or spherical. Result [pairs·steps, D].
     public static func interpolations(pairs: [([Float], [Float])], steps: Int, spherical: Bool) -> Tensor {

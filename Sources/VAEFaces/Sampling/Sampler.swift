@@ -26,17 +26,10 @@ public enum Sampler {
     public static func reconstruct(_ model: VAE, cache: PreparedCache, indices: [Int],
                                    batchSize: Int = 64) -> (originals: [Image8], reconstructions: [Image8]) {
         precondition(!indices.isEmpty, "Sampler.reconstruct: no images")
-        let side = VAEConfiguration.imageSize
-        let x = Tensor(shape: [min(batchSize, indices.count), VAEConfiguration.imageChannels, side, side])
-        let step = x.shape[0]
+        let loader = BatchLoader(cache: cache, indices: indices, batchSize: batchSize, mode: .evaluation)
         var reconstructions = [Image8]()
-        for start in stride(from: 0, to: indices.count, by: step) {
-            let batch = indices[start..<min(indices.count, start + step)]
-            x.reshape([batch.count, VAEConfiguration.imageChannels, side, side])
-            for (k, index) in batch.enumerated() {
-                BatchLoader.convert(cache.image(index), into: x.pointer + k * BatchLoader.imageFloats)
-            }
-            let mu = model.encoder.forward(x, mode: .inference).mu
+        while let batch = loader.next() {
+            let mu = model.encoder.forward(batch.tensor, mode: .inference).mu
             reconstructions += Image8.images(fromNCHW: model.decode(mu))
         }
         return (indices.map(cache.image8), reconstructions)
@@ -59,14 +52,21 @@ public enum Sampler {
         return tiles
     }
 
-    /// The reconstruction grid of the first ⌊count/2⌋ images of `indices` (at least one):
-    /// originals above reconstructions, `columns` per row.
-    public static func reconstructionGrid(_ model: VAE, cache: PreparedCache, indices: [Int], count: Int,
-                                          columns: Int) -> Image8 {
+    /// The tiles of a reconstruction grid of `count` tiles: the first ⌊count/2⌋ images of
+    /// `indices` (at least one), originals above reconstructions, `columns` per row; and the
+    /// reconstructions alone.
+    public static func reconstructionTiles(_ model: VAE, cache: PreparedCache, indices: [Int], count: Int,
+                                           columns: Int) -> (tiles: [Image8], reconstructions: [Image8]) {
         let chosen = Array(indices.prefix(max(1, count / 2)))
         let (originals, reconstructions) = reconstruct(model, cache: cache, indices: chosen)
-        return Grid.make(tiles: pairedRows(originals: originals, reconstructions: reconstructions, columns: columns),
-                         columns: columns)
+        return (pairedRows(originals: originals, reconstructions: reconstructions, columns: columns), reconstructions)
+    }
+
+    /// The reconstruction grid of `reconstructionTiles`.
+    public static func reconstructionGrid(_ model: VAE, cache: PreparedCache, indices: [Int], count: Int,
+                                          columns: Int) -> Image8 {
+        Grid.make(tiles: reconstructionTiles(model, cache: cache, indices: indices, count: count, columns: columns).tiles,
+                  columns: columns)
     }
 
     /// Writes each image as its own PNG, `folder/000000.png`, `folder/000001.png`, … (six digits,

@@ -67,20 +67,15 @@ public enum Evaluation {
                            noiseSeed: UInt64 = 0) -> EvaluationResult {
         precondition(!indices.isEmpty && batchSize > 0, "Evaluation.run: \(indices.count) images, batch \(batchSize)")
         let d = model.configuration.latentDimension
-        let side = VAEConfiguration.imageSize
-        let b = min(batchSize, indices.count)
-        let x = Tensor(shape: [b, VAEConfiguration.imageChannels, side, side])
-        let noise = Tensor(shape: [b, d])
+        let loader = BatchLoader(cache: cache, indices: indices, batchSize: batchSize, mode: .evaluation)
+        let noise = Tensor(shape: [min(batchSize, indices.count), d])
         var reconstruction = 0.0, kl = 0.0
-        for start in stride(from: 0, to: indices.count, by: b) {
-            let batch = indices[start..<min(indices.count, start + b)]
-            x.reshape([batch.count, VAEConfiguration.imageChannels, side, side])
+        while let batch = loader.next() {
             noise.reshape([batch.count, d])
-            for (k, index) in batch.enumerated() {
-                BatchLoader.convert(cache.image(index), into: x.pointer + k * BatchLoader.imageFloats)
+            for (k, index) in batch.indices.enumerated() {
                 self.noise(forImage: index, seed: noiseSeed, dimension: d, into: noise.pointer + k * d)
             }
-            let value = model.loss(model.forward(x, noise: noise, mode: .inference), target: x)     // batch means
+            let value = model.loss(model.forward(batch.tensor, noise: noise, mode: .inference), target: batch.tensor)     // batch means
             reconstruction += value.reconstruction * Double(batch.count)
             kl += value.kl * Double(batch.count)
         }
