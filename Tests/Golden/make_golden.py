@@ -292,7 +292,7 @@ def generate(out_root):
     jobs += [(CORE, "linear", make_linear)]
     jobs += [(CORE, name, lambda name=name: make_batchnorm(name, load_file(committed(CORE, name))))
              for name in ("batchnorm1d", "batchnorm2d")]
-    jobs += [(CORE, "loss", lambda: make_loss(load_file(committed(CORE, "loss")))),
+    jobs += [(VAE_TESTS, "loss", lambda: make_loss(load_file(committed(VAE_TESTS, "loss")))),
              (CORE, "adam", lambda: make_adam(load_file(committed(CORE, "adam"))))]
     jobs += [(VAE_TESTS, f"vae_{d}", lambda d=d: make_vae(d)) for d in tv.DECODERS]
     written = []

@@ -7,7 +7,7 @@ import TestSupport
 // Parity with PyTorch: golden files written by torch 2.x (nn.Linear, nn.BatchNorm2d/1d in train
 // and eval mode, torch.optim.Adam with clip_grad_norm_; the VAE loss's file is with its test
 // in VAEFacesTests) from fixed seeded weights, inputs and upstream gradients `gy`
-// (loss = Σ y ⊙ gy). The generator script is kept outside the repository; the files are small.
+// (loss = Σ y ⊙ gy). The generator is Tests/Golden/make_golden.py (see Tests/Golden/README.md).
 
 private func coreGolden(_ name: String) throws -> SafeTensorsArchive {
     let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")

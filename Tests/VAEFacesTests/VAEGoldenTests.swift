@@ -7,7 +7,7 @@ import VAEFaces
 
 // The whole VAE against the PyTorch peer (../shared/bench/torch_vae.py), for every decoder.
 //
-// Each golden file (written by a generator script kept outside the repository, PyTorch in
+// Each golden file (written by Tests/Golden/make_golden.py, PyTorch in
 // float64) stores no weights: every state_dict entry, the input x and every noise tensor is a
 // formula of its *name* (`formulaFill`), listed with its shape in the file's metadata "fill". So
 // filling our model through its own `stateDict` names reproduces the peer's model only if names,
