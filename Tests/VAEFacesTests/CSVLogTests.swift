@@ -59,6 +59,18 @@ func makeTemporaryFolder() throws -> String {
         #expect(try text(path) == "step,epoch,loss,kl\n10,0,99,1\n20,0,98,1\n30,0,97,1\n40,0,96.5,1\n")
     }
 
+    /// A log written before columns were added at the end (a run of an older version) is widened
+    /// with `nan` in them when the run resumes; rows past the step are still dropped.
+    @Test func resumingWidensALogWithFewerColumns() throws {
+        let path = try makeTemporaryFolder() + "/train.csv"
+        try Data("step,epoch\n1,0\n2,0\n3,0\n".utf8).write(to: URL(fileURLWithPath: path))
+        let log = try CSVLog(path: path, columns: columns, resumingAfter: 2)
+        try log.append([3, 1, 5, 0.5])
+        #expect(try text(path) == "step,epoch,loss,kl\n1,0,nan,nan\n2,0,nan,nan\n3,1,5,0.5\n")
+        let read = try CSVLog.read(path: path)
+        #expect(read["step"] == [1, 2, 3] && read["loss"]!.prefix(2).allSatisfy { $0.isNaN } && read["kl"]![2] == 0.5)
+    }
+
     @Test func resumingWithoutALogStartsOne() throws {
         let path = try makeTemporaryFolder() + "/train.csv"
         try CSVLog(path: path, columns: columns, resumingAfter: 100).append([101, 1, 2, 3])

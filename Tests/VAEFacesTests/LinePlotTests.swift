@@ -87,6 +87,30 @@ private func points(_ attribute: String?) -> [(Double, Double)] {
         #expect(xml.text.contains("loss (log scale)"))
     }
 
+    /// Panels stack into one document: the second is moved down by the first's height and keeps
+    /// its own axes (here a log scale).
+    @Test func stackedPanelsShareOneDocument() throws {
+        var loss = LinePlot(title: "Training", xLabel: "step", yLabel: "nats")
+        loss.add("train", x: [1, 2, 3], y: [3, 2, 1])
+        var ratios = LinePlot(title: "Artifacts", xLabel: "step", yLabel: "ratio", logY: true)
+        ratios.add("R(cb)", x: [1, 3], y: [100, 0.1])
+        let svg = LinePlot.svg(stacking: [loss, ratios])
+        let xml = try #require(XMLCollector.parse(svg), "the SVG is not well-formed XML")
+        let root = try #require(xml.elements.first)
+        #expect(root.name == "svg" && root.attributes["height"] == "1000.00" && root.attributes["width"] == "800.00")
+        #expect(xml.elements.filter { $0.name == "svg" }.count == 1)
+        let panels = xml.elements.filter { $0.attributes["class"] == "panel" }
+        #expect(panels.map { $0.attributes["transform"] } == ["translate(0 500.00)"])
+        let lines = xml.elements.filter { $0.attributes["class"] == "series" }
+        #expect(lines.map { $0.attributes["data-name"] } == ["train", "R(cb)"])
+        // Within its panel, the second plot's points land where its own axes say: 100 at the top, 0.1 at the bottom.
+        let a = ratios.area
+        let ys = points(lines[1].attributes["points"]).map(\.1)
+        #expect(abs(ys[0] - a.top) < 0.01 && abs(ys[1] - a.bottom) < 0.01)
+        #expect(xml.text.contains("Training") && xml.text.contains("Artifacts") && xml.text.contains("ratio (log scale)"))
+        #expect(LinePlot.svg(stacking: [loss]) == loss.svg())
+    }
+
     @Test func writesAtomically() throws {
         let folder = try makeTemporaryFolder()
         var plot = LinePlot(title: "t", xLabel: "x", yLabel: "y")

@@ -38,6 +38,21 @@ private func losses(_ trainer: Trainer) throws -> (summary: TrainingSummary, los
 
 private func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
 
+/// The mean `cb` and `cb_local` of 64×64 faces, each scored on its own with one `ArtifactScorer`.
+private func meanScores(_ images: [Image8]) -> (cb: Double, cbLocal: Double) {
+    let scorer = ArtifactScorer()
+    var cb = 0.0, cbLocal = 0.0
+    for image in images {
+        let scores = image.pixels.withUnsafeBufferPointer { scorer.score(interleaved: $0, channels: 3, height: 64, width: 64) }
+        cb += scores.cb
+        cbLocal += scores.cbLocal
+    }
+    return (cb / Double(images.count), cbLocal / Double(images.count))
+}
+
+/// The artifact columns of the log, in order.
+private let artifactColumns = ["val_cb_ratio", "val_cb_local_ratio", "rec_cb_ratio", "rec_cb_local_ratio"]
+
 @Suite(.enabled(if: TrainingTestData.available, "needs ../shared/data/celeba next to the repository"))
 struct TrainerTests {
     @Test func shortTrainingLowersTheLossAndFillsTheRunFolder() throws {
@@ -198,6 +213,62 @@ struct TrainerTests {
         defer { TrainingTestData.remove(empty) }
         let missing = try #require(errorMessage { _ = try TrainingRequest(run: .resume(folder: empty), length: .steps(1)).makeTrainer { _ in } })
         #expect(missing.contains("not a training run folder"), "\(missing)")
+    }
+
+    /// At every validation the log holds the artifact ratios R = mean score / mean score of the
+    /// real val faces, equal to the ratios computed here image by image: 256 samples of the fixed
+    /// latents, and the val reconstructions; elsewhere they are nan; loss.svg plots them.
+    @Test func validationsLogTheArtifactRatiosOfSamplesAndReconstructions() throws {
+        let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
+        let cache = try TrainingTestData.cache.get()
+        let trainer = try makeTrainer(folder, steps: 4, evalEvery: 2)
+        let val = Array(cache.indices(in: .val).prefix(8))   // makeTrainer's validation limit
+        let real = meanScores(val.map(cache.image8))
+        var expected = [Int: [Double]]()
+        trainer.onStep = { record in
+            guard record.validation != nil else { #expect(record.artifacts == nil); return }
+            let latents = LatentCodes.prior(count: 256, dimension: 32, seed: 42)
+            let samples = meanScores(Sampler.decode(trainer.model, latents: latents, batchSize: 8))
+            let reconstructions = meanScores(Sampler.reconstruct(trainer.model, cache: cache, indices: val, batchSize: 8).reconstructions)
+            expected[record.step] = [samples.cb / real.cb, samples.cbLocal / real.cbLocal,
+                                     reconstructions.cb / real.cb, reconstructions.cbLocal / real.cbLocal]
+        }
+        _ = try trainer.run()
+        #expect(Array(Trainer.logColumns.suffix(4)) == artifactColumns)
+        #expect(Set(expected.keys) == [2, 4])
+        let log = try CSVLog.read(path: RunFolder(folder).log)
+        for (row, step) in log["step"]!.enumerated() {
+            let logged = artifactColumns.map { log[$0]![row] }
+            if let want = expected[Int(step)] {
+                for (value, ratio) in zip(logged, want) {
+                    #expect(value.isFinite && value > 0 && abs(value - ratio) <= 1e-12 * ratio, "step \(step): \(value), expected \(ratio)")
+                }
+            } else {
+                #expect(logged.allSatisfy { $0.isNaN }, "step \(step): \(logged)")
+            }
+        }
+        let svg = try String(contentsOfFile: RunFolder(folder).lossPlot, encoding: .utf8)
+        for name in ["val −ELBO", "samples R(cb)", "samples R(cb_local)", "reconstructions R(cb)", "reconstructions R(cb_local)"] {
+            #expect(svg.contains("data-name=\"\(name)\""), "loss.svg has no series '\(name)'")
+        }
+    }
+
+    /// A run whose log predates the artifact columns resumes; its old rows get nan in them.
+    @Test func aRunWithALogOfTheOldColumnsResumes() throws {
+        let folder = TrainingTestData.temporaryFolder()
+        defer { TrainingTestData.remove(folder) }
+        _ = try makeTrainer(folder, steps: 2, evalEvery: 2).run()
+        let run = RunFolder(folder)
+        let oldCount = Trainer.logColumns.count - artifactColumns.count
+        let oldLog = try String(contentsOfFile: run.log, encoding: .utf8).split(separator: "\n")
+            .map { CSVLog.cells(of: String($0)).prefix(oldCount).joined(separator: ",") + "\n" }.joined()
+        try oldLog.write(toFile: run.log, atomically: true, encoding: .utf8)
+        _ = try makeTrainer(folder, steps: 4, evalEvery: 2, resume: true).run()
+        let log = try CSVLog.read(path: run.log)
+        #expect(log["step"] == [1, 2, 3, 4] && log["val_loss"]![1].isFinite && log["val_loss"]![3].isFinite)
+        #expect(artifactColumns.allSatisfy { log[$0]![1].isNaN && log[$0]![3].isFinite })
+        #expect(try String(contentsOfFile: run.lossPlot, encoding: .utf8).contains("data-name=\"samples R(cb)\""))
     }
 
     @Test func aRunFolderIsNotOverwrittenByANewRun() throws {

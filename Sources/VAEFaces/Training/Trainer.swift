@@ -13,6 +13,8 @@ public struct StepRecord: Sendable {
     public var seconds: Double
     /// Validation done after this step, if any.
     public var validation: EvaluationResult?
+    /// The artifact ratios measured with the validation (`ArtifactCurves`).
+    public var artifacts: ArtifactCurvePoint?
 }
 
 /// How a call to `Trainer.run` ended (a non-finite loss throws `NonFiniteLossError` instead).
@@ -103,10 +105,14 @@ public final class Trainer {
     private var noiseGenerator: SeededGenerator
     private let validationIndices: [Int]
     private var progress: TrainingProgress?
+    /// The artifact metric at each validation (nil without val images).
+    private let artifactCurves: ArtifactCurves?
 
-    /// The CSV log's columns.
+    /// The CSV log's columns; the val columns and the artifact ratios (samples: `val_cb_…`,
+    /// reconstructions: `rec_cb_…`) are NaN on steps without a validation.
     public static let logColumns = ["step", "epoch", "loss", "rec", "kl", "images_per_s",
-                                    "val_loss", "val_rec", "val_kl", "val_bits_per_dim"]
+                                    "val_loss", "val_rec", "val_kl", "val_bits_per_dim",
+                                    "val_cb_ratio", "val_cb_local_ratio", "rec_cb_ratio", "rec_cb_local_ratio"]
 
     /// A new run in `folder` (which must not hold a run already), initialised from the seed.
     public init(configuration: TrainingConfiguration, schedule: TrainingSchedule, folder: RunFolder,
@@ -125,6 +131,7 @@ public final class Trainer {
         state = TrainingState(noiseGenerator: noiseGenerator)
         isResumed = false
         validationIndices = Trainer.validationIndices(cache, limit: schedule.validationLimit)
+        artifactCurves = Trainer.artifactCurves(configuration, schedule, cache, validationIndices)
     }
 
     /// Continues the run of checkpoint `file` (normally `folder/latest.safetensors`).
@@ -147,6 +154,7 @@ public final class Trainer {
         isResumed = true
         lastCheckpointStep = file.state.step
         validationIndices = Trainer.validationIndices(cache, limit: schedule.validationLimit)
+        artifactCurves = Trainer.artifactCurves(configuration, schedule, cache, validationIndices)
     }
 
     private static func validationIndices(_ cache: PreparedCache, limit: Int?) -> [Int] {
@@ -154,9 +162,21 @@ public final class Trainer {
         return limit.map { Array(all.prefix($0)) } ?? all
     }
 
+    /// The artifact metric of the run: its samples are the first `max(ArtifactCurves.sampleCount,
+    /// gridCount)` fixed latents (so the grid's faces are among them).
+    private static func artifactCurves(_ configuration: TrainingConfiguration, _ schedule: TrainingSchedule,
+                                       _ cache: PreparedCache, _ validationIndices: [Int]) -> ArtifactCurves? {
+        guard !validationIndices.isEmpty else { return nil }
+        let latents = sampleLatents(configuration, count: max(ArtifactCurves.sampleCount, schedule.gridCount))
+        return ArtifactCurves(latents: latents, cache: cache, indices: validationIndices, batchSize: configuration.batchSize)
+    }
+
     /// The fixed latent vectors of the run's sample grids: `LatentCodes.prior` of the seed.
-    public var sampleLatents: Tensor {
-        LatentCodes.prior(count: schedule.gridCount, dimension: configuration.model.latentDimension, seed: configuration.seed)
+    public var sampleLatents: Tensor { Trainer.sampleLatents(configuration, count: schedule.gridCount) }
+
+    /// The first `count` fixed latent vectors of the run (row n is the same for any count > n).
+    private static func sampleLatents(_ configuration: TrainingConfiguration, count: Int) -> Tensor {
+        LatentCodes.prior(count: count, dimension: configuration.model.latentDimension, seed: configuration.seed)
     }
 
     private func note(_ text: String) {
@@ -201,7 +221,7 @@ public final class Trainer {
             let isLast = record.step == schedule.steps
             let epochEnded = state.position.batch == 0
             if !validationIndices.isEmpty && (epochEnded || isLast || Trainer.every(schedule.evalEvery, record.step)) {
-                record.validation = try validate(step: record.step, epoch: record.epoch)
+                try validate(&record)
             }
             if record.validation != nil || Trainer.every(schedule.sampleEvery, record.step) {
                 try writeGrids(step: record.step, latents: session.latents)
@@ -278,15 +298,24 @@ public final class Trainer {
 
     // MARK: Hooks
 
-    /// The −ELBO on the val images (fixed noise, inference-mode BatchNorm: training is not
-    /// disturbed), noted for a person; a new lowest value is saved as best.safetensors.
-    private func validate(step: Int, epoch: Int) throws -> EvaluationResult {
+    /// The −ELBO on the val images and the artifact ratios of the samples and reconstructions
+    /// (fixed noise and latents, inference-mode BatchNorm: training is not disturbed), recorded in
+    /// `record` and noted for a person; a new lowest −ELBO is saved as best.safetensors.
+    private func validate(_ record: inout StepRecord) throws {
+        let step = record.step
         let result = Evaluation.run(model, cache: cache, indices: validationIndices, batchSize: configuration.batchSize,
                                     noiseSeed: configuration.seed)
+        let artifacts = artifactCurves?.measure(model)
+        record.validation = result
+        record.artifacts = artifacts
         state.lastValidation = result
         state.lastValidationStep = step
-        var text = "step \(step) (epoch \(epoch)): val −ELBO \(Trainer.format(result.negativeELBO)) nats/image, "
+        var text = "step \(step) (epoch \(record.epoch)): val −ELBO \(Trainer.format(result.negativeELBO)) nats/image, "
             + "\(String(format: "%.4f", result.bitsPerDimension)) bits/dim (rec \(Trainer.format(result.reconstruction)), KL \(Trainer.format(result.kl)))"
+        if let artifacts {
+            let ratios = { (r: ArtifactRatios) in "R(cb) \(Trainer.format(r.cb ?? .nan)), R(cb_local) \(Trainer.format(r.cbLocal ?? .nan))" }
+            text += "; artifacts against real val faces: samples \(ratios(artifacts.samples)), reconstructions \(ratios(artifacts.reconstructions))"
+        }
         if state.bestValidationLoss.map({ result.negativeELBO < $0 }) ?? true {
             state.bestValidationLoss = result.negativeELBO
             state.bestValidationStep = step
@@ -295,16 +324,18 @@ public final class Trainer {
             text += ", best so far"
         }
         note(text)
-        return result
     }
 
-    /// The step's row of the CSV log (`logColumns`); the val columns are NaN without a validation.
+    /// The step's row of the CSV log (`logColumns`); the val columns and the artifact ratios are
+    /// NaN without a validation.
     private func appendLog(_ record: StepRecord, to log: CSVLog) throws {
-        let loss = record.loss, validation = record.validation
+        let loss = record.loss, validation = record.validation, artifacts = record.artifacts
         try log.append([Double(record.step), Double(record.epoch), loss.total, loss.reconstruction, loss.kl,
                         Double(configuration.batchSize) / record.seconds,
                         validation?.negativeELBO ?? .nan, validation?.reconstruction ?? .nan,
-                        validation?.kl ?? .nan, validation?.bitsPerDimension ?? .nan])
+                        validation?.kl ?? .nan, validation?.bitsPerDimension ?? .nan,
+                        artifacts?.samples.cb ?? .nan, artifacts?.samples.cbLocal ?? .nan,
+                        artifacts?.reconstructions.cb ?? .nan, artifacts?.reconstructions.cbLocal ?? .nan])
     }
 
     /// Polls `shouldStop` and writes latest.safetensors on a stop request, at the last step, at an
@@ -337,12 +368,15 @@ public final class Trainer {
     }
 
     /// `loss.svg`: the training loss (averaged over buckets of steps when there are many) and
-    /// the validation loss, from the CSV log (so a resumed run plots its whole history).
+    /// the validation loss, and below them the artifact ratios, from the CSV log (so a resumed run
+    /// plots its whole history).
     public func writeLossPlot() throws {
         try Trainer.writeLossPlot(log: folder.log, to: folder.lossPlot)
     }
 
-    /// Plots the train `loss` and `val_loss` columns of a training log as an SVG.
+    /// Plots a training log as an SVG: the train `loss` and `val_loss` columns against the step;
+    /// under them, when the log has them, the four artifact ratios (log scale, with real faces'
+    /// level R = 1).
     public static func writeLossPlot(log: String, to path: String, maxPoints: Int = 500) throws {
         let columns = try CSVLog.read(path: log)
         guard let steps = columns["step"], let loss = columns["loss"], !steps.isEmpty else { return }
@@ -361,7 +395,23 @@ public final class Trainer {
             if !points.isEmpty { plot.add("val −ELBO", x: points.map(\.0), y: points.map(\.1), markers: true) }
         }
         guard !plot.series.isEmpty else { return }
-        try plot.write(to: path)
+        try LinePlot.write([plot] + artifactPlot(columns, steps: steps), to: path)
+    }
+
+    /// The log's artifact ratios against the step (log scale) with the real faces' level R = 1
+    /// over all the log's steps (so its step axis is the loss plot's), or nothing when the log has
+    /// no finite ratio (no validation yet, or a log from before these columns).
+    private static func artifactPlot(_ columns: [String: [Double]], steps: [Double]) -> [LinePlot] {
+        var plot = LinePlot(title: "Checkerboard artifacts", xLabel: "step",
+                            yLabel: "ratio of mean score to real val faces", logY: true)
+        for (column, name) in [("val_cb_ratio", "samples R(cb)"), ("val_cb_local_ratio", "samples R(cb_local)"),
+                               ("rec_cb_ratio", "reconstructions R(cb)"), ("rec_cb_local_ratio", "reconstructions R(cb_local)")] {
+            let points = zip(steps, columns[column] ?? []).filter { $0.1.isFinite }
+            plot.add(name, x: points.map(\.0), y: points.map(\.1), markers: true)
+        }
+        guard plot.series.contains(where: { !$0.points.isEmpty }), let first = steps.min(), let last = steps.max() else { return [] }
+        plot.add("real faces (R = 1)", x: [first, last], y: [1, 1], markers: false)
+        return [plot]
     }
 
     private static func every(_ interval: Int?, _ step: Int) -> Bool {
