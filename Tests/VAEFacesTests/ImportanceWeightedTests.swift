@@ -23,9 +23,9 @@ private func logWeight(_ model: VAE, image x: Tensor, noise: Tensor) -> Double {
     return logLikelihood + logPrior - logPosterior
 }
 
-/// A small model with non-trivial BatchNorm running statistics, as after training.
-private func warmedModel(_ cache: PreparedCache, latent: Int) -> VAE {
-    let model = VAE(configuration: VAEConfiguration(latentDimension: latent, decoder: .pixeldcl), seed: 11)
+/// A small untrained model with non-trivial BatchNorm running statistics, as after training.
+func warmedModel(_ cache: PreparedCache, latent: Int, decoder: DecoderKind = .pixeldcl) -> VAE {
+    let model = VAE(configuration: VAEConfiguration(latentDimension: latent, decoder: decoder), seed: 11)
     let warm = TrainingTestData.images(cache, Array(cache.indices(in: .train).prefix(8)))
     let noise = Tensor(shape: [8, latent])
     for _ in 0..<3 { _ = model.forward(warm, noise: noise, mode: .training) }
