@@ -11,6 +11,7 @@ struct VAEFacesCommand: ParsableCommand {
             TrainCommand.self,
             SampleCommand.self,
             EvalCommand.self,
+            TraverseCommand.self,
             ExportCommand.self,
             ArtifactScoreCommand.self,
             BenchCommand.self,
