@@ -69,8 +69,10 @@ public enum NPY {
         }
         let dataStart = headerStart + headerLength
         let available = bytes.count - dataStart
-        guard count <= available / elementSize else {
-            throw fail("truncated: shape \(shape) of '\(descr)' needs \(count * elementSize) bytes of data, found \(available)")
+        let (needed, overflow) = count.multipliedReportingOverflow(by: elementSize)
+        guard !overflow else { throw fail("the shape \(shape) is impossibly large") }
+        guard needed <= available else {
+            throw fail("truncated: shape \(shape) of '\(descr)' needs \(needed) bytes of data, found \(available)")
         }
         let values = bytes.withUnsafeBytes { all -> [Float] in
             let raw = UnsafeRawBufferPointer(rebasing: all[dataStart...])

@@ -62,42 +62,44 @@ public struct SafeTensorsArchive {
     /// The elements of tensor `name` in row-major order, converted to Float32
     /// (F64 rounded; F16, BF16 exact; integers and BOOL as their values).
     public func floats(_ name: String) throws -> [Float] {
-        let entry = try self.entry(name)
-        return try [Float](unsafeUninitializedCapacity: entry.count) { buffer, initialized in
-            try convert(entry, name: name, into: buffer)
+        let (entry, dtype) = try self.entry(name)
+        return [Float](unsafeUninitializedCapacity: entry.count) { buffer, initialized in
+            convert(entry, dtype, into: buffer)
             initialized = entry.count
         }
     }
 
     /// Tensor `name` as a new `Tensor` with the file's shape.
     public func tensor(_ name: String) throws -> Tensor {
-        let entry = try self.entry(name)
+        let (entry, dtype) = try self.entry(name)
         let tensor = Tensor(shape: entry.shape)
-        try convert(entry, name: name, into: tensor.buffer)
+        convert(entry, dtype, into: tensor.buffer)
         return tensor
     }
 
     /// Copies tensor `name` into `tensor`, whose shape must be the file's: the way to load a
     /// model's parameters in place.
     public func load(_ name: String, into tensor: Tensor) throws {
-        let entry = try self.entry(name)
+        let (entry, dtype) = try self.entry(name)
         guard entry.shape == tensor.shape else {
             throw FileError(file: source, "tensor '\(name)' has shape \(entry.shape), expected \(tensor.shape)")
         }
-        try convert(entry, name: name, into: tensor.buffer)
+        convert(entry, dtype, into: tensor.buffer)
     }
 
-    private func entry(_ name: String) throws -> Entry {
+    /// Tensor `name`'s entry and element type, checked before anything is allocated for it: only
+    /// a readable element type guarantees (see `parse`) that its shape fits in the file.
+    private func entry(_ name: String) throws -> (Entry, SafeTensorsDType) {
         guard let entry = entries[name] else {
             throw FileError(file: source, "no tensor named '\(name)' (the file has \(names.count) tensors\(names.isEmpty ? "" : ", e.g. '\(names[0])'"))")
         }
-        return entry
-    }
-
-    private func convert(_ entry: Entry, name: String, into out: UnsafeMutableBufferPointer<Float>) throws {
         guard let dtype = SafeTensorsDType(rawValue: entry.dtype) else {
             throw FileError(file: source, "tensor '\(name)' has dtype '\(entry.dtype)', which cannot be read (supported: \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        return (entry, dtype)
+    }
+
+    private func convert(_ entry: Entry, _ dtype: SafeTensorsDType, into out: UnsafeMutableBufferPointer<Float>) {
         let n = entry.count
         bytes.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
             let raw = UnsafeRawBufferPointer(rebasing: all[(dataStart + entry.begin)..<(dataStart + entry.end)])

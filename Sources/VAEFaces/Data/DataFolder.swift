@@ -181,53 +181,69 @@ public struct CelebAAnnotations: Sendable {
     public var attributeNames: [String] = []
     public var attributes: [String: [Int8]] = [:]
 
+    /// No splits and no attributes (a folder without annotation files).
+    public init() {}
+
     /// Reads the partition and attribute files of `folder` (either may be absent), keeping only
     /// the rows of `names`. Both files have CRLF line endings and cover all 202,599 CelebA images.
     public static func read(_ folder: DataFolder, names: Set<String>) throws -> CelebAAnnotations {
         var result = CelebAAnnotations()
         if folder.partitionFile != nil {
             let path = folder.root + "/" + DataFolder.partitionName
-            try forEachLine(path) { number, line in
-                let fields = self.fields(line)
-                guard !fields.isEmpty else { return }
-                guard fields.count == 2, let code = UInt8(fields[1]), let split = Split(code: code) else {
-                    throw FileError(file: path, "line \(number): expected \"NAME.jpg 0|1|2\", found \"\(fields.joined(separator: " "))\"")
-                }
-                if names.contains(fields[0]) { result.splits[fields[0]] = split }
-            }
+            try result.readPartition(FileRead.contents(of: path), source: path, names: names)
         }
         if folder.attributeFile != nil {
             let path = folder.root + "/" + DataFolder.attributeName
-            try forEachLine(path) { number, line in
-                switch number {
-                case 1:
-                    let fields = self.fields(line)
-                    guard fields.count == 1, Int(fields[0]) != nil else {
-                        throw FileError(file: path, "line 1: expected the image count")
-                    }
-                case 2:
-                    let fields = self.fields(line)
-                    guard !fields.isEmpty else { throw FileError(file: path, "line 2: expected the attribute names") }
-                    result.attributeNames = fields
-                default:
-                    // Split a row into fields only when its image is one of ours (202,599 rows).
-                    guard let name = self.fields(line, limit: 1).first, names.contains(name) else { return }
-                    let fields = self.fields(line)
-                    let values = fields.dropFirst().compactMap { Int8($0) }
-                    guard fields.count == result.attributeNames.count + 1, values.count == result.attributeNames.count,
-                          values.allSatisfy({ $0 == -1 || $0 == 1 || $0 == 0 }) else {
-                        throw FileError(file: path, "line \(number): expected \"NAME.jpg\" and \(result.attributeNames.count) values of -1 or 1")
-                    }
-                    result.attributes[name] = values
-                }
-            }
+            try result.readAttributes(FileRead.contents(of: path), source: path, names: names)
         }
         return result
     }
 
+    /// Reads the bytes of `list_eval_partition.txt` ("NAME.jpg 0|1|2" per line) into `splits`,
+    /// keeping only the rows of `names`; `source` names the file in errors.
+    public mutating func readPartition(_ data: Data, source path: String, names: Set<String>) throws {
+        try Self.forEachLine(data) { number, line in
+            let fields = Self.fields(line)
+            guard !fields.isEmpty else { return }
+            guard fields.count == 2, let code = UInt8(fields[1]), let split = Split(code: code) else {
+                throw FileError(file: path, "line \(number): expected \"NAME.jpg 0|1|2\", found \"\(fields.joined(separator: " "))\"")
+            }
+            if names.contains(fields[0]) { splits[fields[0]] = split }
+        }
+    }
+
+    /// Reads the bytes of `list_attr_celeba.txt` (the image count, the attribute names, then
+    /// "NAME.jpg" and one value of -1 or 1 per attribute on each line) into `attributeNames` and
+    /// `attributes`, keeping only the rows of `names`; `source` names the file in errors.
+    public mutating func readAttributes(_ data: Data, source path: String, names: Set<String>) throws {
+        try Self.forEachLine(data) { number, line in
+            switch number {
+            case 1:
+                let fields = Self.fields(line)
+                guard fields.count == 1, Int(fields[0]) != nil else {
+                    throw FileError(file: path, "line 1: expected the image count")
+                }
+            case 2:
+                let fields = Self.fields(line)
+                guard !fields.isEmpty else { throw FileError(file: path, "line 2: expected the attribute names") }
+                attributeNames = fields
+            default:
+                // Split a row into fields only when its image is one of ours (202,599 rows).
+                guard let name = Self.fields(line, limit: 1).first, names.contains(name) else { return }
+                let fields = Self.fields(line)
+                let values = fields.dropFirst().compactMap { Int8($0) }
+                guard fields.count == attributeNames.count + 1, values.count == attributeNames.count,
+                      values.allSatisfy({ $0 == -1 || $0 == 1 || $0 == 0 }) else {
+                    throw FileError(file: path, "line \(number): expected \"NAME.jpg\" and \(attributeNames.count) values of -1 or 1")
+                }
+                attributes[name] = values
+            }
+        }
+    }
+
     /// Calls `body(lineNumber, line)` for each line (LF or CRLF; the line without its LF).
-    private static func forEachLine(_ path: String, _ body: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        try FileRead.contents(of: path).withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+    private static func forEachLine(_ data: Data, _ body: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
             var number = 0
             var start = 0

@@ -55,19 +55,18 @@ public final class PreparedCache: @unchecked Sendable {
     private let base: UnsafeRawPointer
     private let mappedSize: Int
 
-    private init(path: String, count: Int, kind: DataFolder.Kind, dataFolder: String, signature: UInt64,
-                 attributeNames: [String], names: [String], splits: [Split], base: UnsafeRawPointer, mappedSize: Int) {
+    private init(path: String, tables: Tables, base: UnsafeRawPointer, mappedSize: Int) {
         self.path = path
-        self.count = count
-        self.kind = kind
-        self.dataFolder = dataFolder
-        self.signature = signature
-        self.attributeNames = attributeNames
-        self.names = names
-        self.splitCodes = splits
+        self.count = tables.count
+        self.kind = tables.kind
+        self.dataFolder = tables.dataFolder
+        self.signature = tables.signature
+        self.attributeNames = tables.attributeNames
+        self.names = tables.names
+        self.splitCodes = tables.splits
         var indices = [Split: [Int]]()
         for s in Split.allCases { indices[s] = [] }
-        for (i, s) in splits.enumerated() { indices[s]!.append(i) }
+        for (i, s) in tables.splits.enumerated() { indices[s]!.append(i) }
         self.splitIndices = indices
         self.base = base
         self.mappedSize = mappedSize
@@ -132,14 +131,32 @@ public final class PreparedCache: @unchecked Sendable {
             throw FileError(file: path, "cannot map into memory: \(String(cString: strerror(errno)))")
         }
         do {
-            return try validate(path: path, base: UnsafeRawPointer(mapping), size: size)
+            let tables = try validate(UnsafeRawBufferPointer(start: mapping, count: size), source: path)
+            return PreparedCache(path: path, tables: tables, base: UnsafeRawPointer(mapping), mappedSize: size)
         } catch {
             munmap(mapping, size)
             throw error
         }
     }
 
-    private static func validate(path: String, base: UnsafeRawPointer, size: Int) throws -> PreparedCache {
+    /// What a cache file's header and tables say, once validated: everything but the images.
+    public struct Tables: Sendable {
+        public let count: Int
+        public let kind: DataFolder.Kind
+        public let dataFolder: String
+        public let signature: UInt64
+        public let attributeNames: [String]
+        public let names: [String]
+        public let splits: [Split]
+    }
+
+    /// Validates the bytes of a whole cache file (magic, version, sizes, checksum, tables) and
+    /// returns its tables; `source` names the file in errors. `open` calls it on the mapping.
+    public static func validate(_ bytes: UnsafeRawBufferPointer, source path: String) throws -> Tables {
+        guard let base = bytes.baseAddress, bytes.count >= headerSize else {
+            throw FileError(file: path, "not a vae-faces prepared cache (\(bytes.count) bytes)")
+        }
+        let size = bytes.count
         var reader = ByteReader(path: path, base: base, size: size)
         func corrupt(_ what: String) -> FileError { FileError(file: path, "corrupt vae-faces cache: \(what)") }
         guard (0..<magic.count).allSatisfy({ base.load(fromByteOffset: $0, as: UInt8.self) == magic[$0] }) else {
@@ -189,8 +206,8 @@ public final class PreparedCache: @unchecked Sendable {
         guard size - reader.offset == count * attributeCount else {
             throw corrupt("\(size - reader.offset) bytes of attributes for \(count) images × \(attributeCount)")
         }
-        return PreparedCache(path: path, count: count, kind: kind, dataFolder: folder, signature: signature,
-                             attributeNames: attributeNames, names: names, splits: splits, base: base, mappedSize: size)
+        return Tables(count: count, kind: kind, dataFolder: folder, signature: signature,
+                      attributeNames: attributeNames, names: names, splits: splits)
     }
 
     // MARK: Writing (used by DataPreparation)

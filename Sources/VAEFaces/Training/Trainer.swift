@@ -201,6 +201,8 @@ public final class Trainer {
     /// when due, `appendLog`, the progress bar, `saveCheckpoints` (which polls `shouldStop`), the
     /// loss plot after a validation — and `onStep`.
     public func run() throws -> TrainingSummary {
+        let lock = try RunLock(folder)
+        defer { lock.release() }
         let session = try startSession()
         var summary = TrainingSummary(outcome: .completed, step: state.step,
                                       bestValidationLoss: state.bestValidationLoss, bestValidationStep: state.bestValidationStep)
