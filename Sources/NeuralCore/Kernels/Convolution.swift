@@ -24,7 +24,7 @@
 ///           `readsAnyGradientPlanes`)
 public final class Convolution {
     /// The kernels a convolution can run on.
-    public enum Kernel: Sendable {
+    public enum Kernel: String, Sendable, Codable {
         /// im2col + SGEMM on the whole group (any geometry): `GEMMKernel`.
         case gemm
         /// Direct 3×3, 16 pixels of a row per vector (width a multiple of 16), one image at a
@@ -99,6 +99,32 @@ public final class Convolution {
         // PixelDCL and iPixelDCL 32 → 32 on 32×32), slower for the final 32 → 3 on 64×64.
         let least = min(g.channels, m)
         return Winograd.usesLanes(width: g.width) ? least >= 64 : least >= 32
+    }
+
+    /// The kernel of each pass: the chosen kernel's own, or im2col + SGEMM where it borrows that.
+    public struct Dispatch: Equatable, Sendable, Codable, CustomStringConvertible {
+        public var forward: Kernel
+        public var weightGradient: Kernel
+        public var inputGradient: Kernel
+
+        public init(forward: Kernel, weightGradient: Kernel, inputGradient: Kernel) {
+            self.forward = forward
+            self.weightGradient = weightGradient
+            self.inputGradient = inputGradient
+        }
+
+        /// The forward kernel, then each backward pass that runs on another: "directLanes (dW gemm)".
+        public var description: String {
+            let borrowed = [("dW", weightGradient), ("dX", inputGradient)].filter { $0.1 != forward }
+            return borrowed.isEmpty ? forward.rawValue
+                : forward.rawValue + " (" + borrowed.map { "\($0.0) \($0.1.rawValue)" }.joined(separator: ", ") + ")"
+        }
+    }
+
+    /// What runs each pass of this convolution.
+    public var dispatch: Dispatch {
+        Dispatch(forward: kernel, weightGradient: implementation.weightGradientByGEMM ? .gemm : kernel,
+                 inputGradient: implementation.inputGradientByGEMM ? .gemm : kernel)
     }
 
     /// Returns `existing` if it is this convolution (geometry, outputs, kernel), else a new one:

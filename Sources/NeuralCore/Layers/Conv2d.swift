@@ -17,12 +17,14 @@ public final class Conv2d: Layer, FLOPCounting, ConvolutionLayer {
     private var input: Tensor?                // [N, Cin, H, W], kept for backward
     private var output: Tensor?               // [N, Cout, Hout, Wout]
     private var inputGradient: Tensor?        // [N, Cin, H, W]
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["weight"])
 
     public var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
 
     /// Weights (and bias) initialised as PyTorch does: U(±1/√(Cin·k·k)).
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,

@@ -26,6 +26,10 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
         get { phase.convolutionOptions }
         set { phase.convolutionOptions = newValue }
     }
+    /// The phase convolution's (the general path runs SGEMM and no `Convolution`).
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] {
+        usesPhaseDecomposition ? phase.convolutionDispatch : []
+    }
     /// Whether the phase decomposition runs (only possible for k 6, stride 2, pad 2).
     public var usesPhaseDecomposition: Bool {
         didSet { precondition(!usesPhaseDecomposition || isDCL, "ConvTranspose2d: phase path needs k 6, s 2, p 2") }
@@ -36,7 +40,7 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
     private var output: Tensor?
     private var inputGradient: Tensor?
     /// Runs the general path: one image a group, no `Convolution`.
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: [])
     private lazy var phase = PhaseConvolution(inputChannels: inputChannels, outputChannels: outputChannels,
                                               kernel: 3, shift: 0)
 

@@ -17,6 +17,9 @@ public struct ConvolutionOptions: Equatable, Sendable {
 /// A layer that runs its convolutions with `ConvolutionOptions`.
 public protocol ConvolutionLayer: AnyObject {
     var convolutionOptions: ConvolutionOptions { get set }
+    /// The layer's convolutions of its last forward pass, by name, and what runs each of their
+    /// passes (`Convolution.kernel(for:)`; empty before the first forward).
+    var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { get }
 }
 
 /// One group of consecutive images of a convolution-type layer's pass, as its worker sees it.
@@ -55,6 +58,15 @@ final class ConvolutionRunner {
     private(set) var convolutions: [Convolution] = []
     private var plan: BatchPlan?
     private let workspace = Workspace()
+    /// The names of the convolutions, in declaration order (for `dispatch`).
+    private let names: [String]
+
+    init(names: [String]) { self.names = names }
+
+    /// The convolutions of the last forward pass by name, and their kernels.
+    var dispatch: [(name: String, dispatch: Convolution.Dispatch)] {
+        zip(names, convolutions).map { ($0, $1.dispatch) }
+    }
 
     /// Convolution `index` of the layer for this forward pass (the last pass's if unchanged),
     /// pointed at its weights W (rows `ldw` apart, default C·kh·kw). The first one sets the

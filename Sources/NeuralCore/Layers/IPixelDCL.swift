@@ -34,12 +34,14 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     private let stackX: Parameter
     private let stackC1: Parameter
     /// Runs the convolutions of x (0), c1 (1) and c2 (2).
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["x", "c1", "c2"])
 
     public var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "IPixelDCL: bad configuration")

@@ -21,12 +21,14 @@ final class PhaseConvolution: ConvolutionLayer {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["phase"])
 
     var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
 
     init(inputChannels: Int, outputChannels: Int, kernel: Int, shift: Int) {
         self.inputChannels = inputChannels

@@ -31,12 +31,14 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     private var aStore: Tensor?
     private var bStore: Tensor?
     /// Runs a = conv(x; W0) (convolution 0) and b = conv(a; W1) (convolution 1).
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["w0", "w1"])
 
     public var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "PixelDCL: bad configuration")

@@ -30,6 +30,10 @@ public final class ResizeConv: Layer, FLOPCounting, ConvolutionLayer {
             definition.convolutionOptions = newValue
         }
     }
+    /// The convolution of the path the last forward took (the definition's or the phases').
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] {
+        ranDefinition ? definition.convolutionDispatch : phase.convolutionDispatch
+    }
     /// Input maps of at most this many pixels run the definition (measured faster on 4×4,
     /// slower on 8×8).
     public static let definitionPixels = 16
