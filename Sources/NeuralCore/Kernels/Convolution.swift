@@ -60,6 +60,11 @@ public final class Convolution {
     private let implementation: any ConvolutionKernel
     private var weight: UnsafePointer<Float>?
     private var ldw = 0
+    /// Whether the forward weights packed last are still those of the weights in use
+    /// (`DerivedWeights`: only across inference passes).
+    private var packed = DerivedWeights()
+    /// How many times the weights were packed for the forward pass (tests check the cache).
+    public private(set) var forwardPacks = 0
 
     /// - Parameter allowDirect: false forces im2col + SGEMM (tests compare the kernels).
     public convenience init(geometry: ConvGeometry, outputChannels: Int, allowDirect: Bool = true) {
@@ -149,6 +154,19 @@ public final class Convolution {
         weight = w
         self.ldw = ldw ?? geometry.patchSize
         implementation.pack(w, ldw: self.ldw, backward: backward)
+        if !backward {
+            packed = DerivedWeights()
+            forwardPacks += 1
+        }
+    }
+
+    /// `setWeights` for a forward pass in `mode` with weights that are (a part of) `parameter`:
+    /// in inference, packs only if they changed (`Parameter.version`) or moved since the last pack.
+    func setWeights(_ w: UnsafePointer<Float>, ldw: Int?, of parameter: Parameter, mode: Mode) {
+        let ldw = ldw ?? geometry.patchSize
+        var cache = weight == w && self.ldw == ldw ? packed : DerivedWeights()
+        if cache.needsUpdate(from: [parameter], mode: mode) { setWeights(w, ldw: ldw) }
+        packed = cache
     }
 
     /// Packs the weights of the last `setWeights` for the backward pass.

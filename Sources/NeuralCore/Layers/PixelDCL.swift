@@ -39,6 +39,7 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     }
 
     public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
+    public var forwardWeightPacks: Int { runner.forwardPacks }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "PixelDCL: bad configuration")
@@ -79,8 +80,8 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         self.aStore = aStore
         self.bStore = bStore
         input = x
-        let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer)
-        let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer)
+        let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer, of: w0, mode: mode)
+        let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer, of: w1, mode: mode)
         let w2 = w2.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
