@@ -6,10 +6,11 @@ import Testing
 /// optimiser or `parametersDidChange` is never served from a stale cache.
 struct WeightCacheTests {
     typealias ConvLayer = Layer & ConvolutionLayer
+    typealias Case = (name: String, make: @Sendable (UInt64) -> any ConvLayer, input: [Int], convolutions: Int)
 
     /// Each convolution-type layer kind of the model, at a shape that runs its fast path (the
     /// Winograd, direct and phase kernels), and its number of convolutions.
-    static let cases: [(name: String, make: @Sendable (UInt64) -> any ConvLayer, input: [Int], convolutions: Int)] = [
+    static let cases: [Case] = [
         ("conv2d", { seed in
             var g = SeededGenerator(seed: seed)
             return Conv2d(inputChannels: 32, outputChannels: 32, kernelSize: 3, padding: 1, bias: true, generator: &g)
@@ -84,8 +85,7 @@ struct WeightCacheTests {
     }
 
     /// A layer of the same kind that never ran, holding `layer`'s weights.
-    static func copy(of layer: any ConvLayer, _ c: (name: String, make: @Sendable (UInt64) -> any ConvLayer,
-                                                    input: [Int], convolutions: Int)) -> any ConvLayer {
+    static func copy(of layer: any ConvLayer, _ c: Case) -> any ConvLayer {
         let fresh = c.make(99)
         for ((_, p), (_, q)) in zip(fresh.parameters, layer.parameters) { p.value.copy(from: q.value) }
         return fresh
