@@ -100,6 +100,7 @@ public final class Adam {
         for (k, (_, p)) in parameters.enumerated() {
             update(p, m: firstMoments[k], v: secondMoments[k], coefficient: coefficient,
                    stepSize: stepSize, correction2: correction2)
+            p.valueDidChange()
         }
         return Update(gradientNorm: norm, clipped: coefficient < 1, applied: true)
     }

@@ -7,9 +7,32 @@ public final class Parameter: @unchecked Sendable {
     /// dLoss/dValue, same shape; backward passes *accumulate* into it (`+=`), the optimiser's
     /// step zeroes it.
     public let gradient: Tensor
+    /// Counts the changes of `value`: whoever writes it (the optimiser's step, loading weights)
+    /// calls `valueDidChange()`, and copies made from it for inference (packed kernel weights,
+    /// stacked or remapped kernels: `DerivedWeights`) are remade only when it moved.
+    public private(set) var version = 0
+
     public init(shape: [Int]) {
         value = Tensor(shape: shape)
         gradient = Tensor(shape: shape)
+    }
+
+    /// Marks `value` as changed: the next inference pass re-derives what it had cached from it.
+    public func valueDidChange() { version &+= 1 }
+}
+
+/// Whether a copy derived from some parameters (kernel weights packed or stacked for a kernel)
+/// must be remade. Training remakes it on every pass (its weights change every step, and this
+/// keeps the training path exactly as it was); inference only after one of the parameters
+/// changed (`Parameter.version`), so sampling and evaluation derive once per set of weights.
+struct DerivedWeights {
+    private var versions: [Int]?
+
+    /// Whether to remake the copy for a pass in `mode` from `parameters`; records it as remade.
+    mutating func needsUpdate(from parameters: [Parameter], mode: Mode) -> Bool {
+        let current = parameters.map(\.version)
+        defer { versions = mode == .inference ? current : nil }
+        return mode == .training || versions != current
     }
 }
 

@@ -29,6 +29,12 @@ extension Module {
         children.flatMap { child in child.module.buffers.map { (child.name + "." + $0.name, $0.tensor) } }
     }
 
+    /// Marks every parameter below as changed (`Parameter.valueDidChange`): call after writing
+    /// their values other than through the optimiser, e.g. after loading weights.
+    public func parametersDidChange() {
+        for (_, p) in parameters { p.valueDidChange() }
+    }
+
     /// Parameters (values) then buffers: everything a PyTorch `state_dict` holds, under the same
     /// names; what checkpoints and exported models store.
     public var stateDict: [(name: String, tensor: Tensor)] {

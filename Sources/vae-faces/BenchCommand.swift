@@ -19,7 +19,8 @@ struct BenchCommand: ParsableCommand {
             --layers: forward and backward of each convolution-type layer (the four up-sampler \
             kinds at the decoder's four Up layers, the encoder convolutions, the final \
             convolution), median of --repeats after warm-up, with GFLOP/s and the machine's SGEMM \
-            throughput for scale. Run on a quiet machine.
+            throughput for scale, and the kernel each of the layer's convolutions runs on (JSON \
+            key "kernels": forward, weight_gradient, input_gradient). Run on a quiet machine.
             """)
 
     @Flag(help: "Time each convolution-type layer of the model.")

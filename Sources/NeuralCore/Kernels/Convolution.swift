@@ -24,7 +24,7 @@
 ///           `readsAnyGradientPlanes`)
 public final class Convolution {
     /// The kernels a convolution can run on.
-    public enum Kernel: Sendable {
+    public enum Kernel: String, Sendable, Codable {
         /// im2col + SGEMM on the whole group (any geometry): `GEMMKernel`.
         case gemm
         /// Direct 3×3, 16 pixels of a row per vector (width a multiple of 16), one image at a
@@ -60,6 +60,11 @@ public final class Convolution {
     private let implementation: any ConvolutionKernel
     private var weight: UnsafePointer<Float>?
     private var ldw = 0
+    /// Whether the forward weights packed last are still those of the weights in use
+    /// (`DerivedWeights`: only across inference passes).
+    private var packed = DerivedWeights()
+    /// How many times the weights were packed for the forward pass (tests check the cache).
+    public private(set) var forwardPacks = 0
 
     /// - Parameter allowDirect: false forces im2col + SGEMM (tests compare the kernels).
     public convenience init(geometry: ConvGeometry, outputChannels: Int, allowDirect: Bool = true) {
@@ -101,6 +106,32 @@ public final class Convolution {
         return Winograd.usesLanes(width: g.width) ? least >= 64 : least >= 32
     }
 
+    /// The kernel of each pass: the chosen kernel's own, or im2col + SGEMM where it borrows that.
+    public struct Dispatch: Equatable, Sendable, Codable, CustomStringConvertible {
+        public var forward: Kernel
+        public var weightGradient: Kernel
+        public var inputGradient: Kernel
+
+        public init(forward: Kernel, weightGradient: Kernel, inputGradient: Kernel) {
+            self.forward = forward
+            self.weightGradient = weightGradient
+            self.inputGradient = inputGradient
+        }
+
+        /// The forward kernel, then each backward pass that runs on another: "directLanes (dW gemm)".
+        public var description: String {
+            let borrowed = [("dW", weightGradient), ("dX", inputGradient)].filter { $0.1 != forward }
+            return borrowed.isEmpty ? forward.rawValue
+                : forward.rawValue + " (" + borrowed.map { "\($0.0) \($0.1.rawValue)" }.joined(separator: ", ") + ")"
+        }
+    }
+
+    /// What runs each pass of this convolution.
+    public var dispatch: Dispatch {
+        Dispatch(forward: kernel, weightGradient: implementation.weightGradientByGEMM ? .gemm : kernel,
+                 inputGradient: implementation.inputGradientByGEMM ? .gemm : kernel)
+    }
+
     /// Returns `existing` if it is this convolution (geometry, outputs, kernel), else a new one:
     /// how layers keep their convolutions across steps.
     public static func reuse(_ existing: Convolution?, geometry: ConvGeometry, outputChannels: Int,
@@ -123,6 +154,19 @@ public final class Convolution {
         weight = w
         self.ldw = ldw ?? geometry.patchSize
         implementation.pack(w, ldw: self.ldw, backward: backward)
+        if !backward {
+            packed = DerivedWeights()
+            forwardPacks += 1
+        }
+    }
+
+    /// `setWeights` for a forward pass in `mode` with weights that are (a part of) `parameter`:
+    /// in inference, packs only if they changed (`Parameter.version`) or moved since the last pack.
+    func setWeights(_ w: UnsafePointer<Float>, ldw: Int?, of parameter: Parameter, mode: Mode) {
+        let ldw = ldw ?? geometry.patchSize
+        var cache = weight == w && self.ldw == ldw ? packed : DerivedWeights()
+        if cache.needsUpdate(from: [parameter], mode: mode) { setWeights(w, ldw: ldw) }
+        packed = cache
     }
 
     /// Packs the weights of the last `setWeights` for the backward pass.

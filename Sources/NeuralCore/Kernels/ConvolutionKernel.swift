@@ -33,6 +33,13 @@ protocol ConvolutionKernel: AnyObject {
     /// Scratch floats `forward` and `backward` need for a group of `count` images.
     func scratchCount(images count: Int) -> Int
 
+    /// Whether the weight gradient runs as im2col + SGEMM (`GEMMKernel.weightGradient`) instead
+    /// of the kernel's own loops.
+    var weightGradientByGEMM: Bool { get }
+
+    /// Whether the input gradient runs as im2col + SGEMM (`GEMMKernel.inputGradient`).
+    var inputGradientByGEMM: Bool { get }
+
     /// Whether `forward` writes any output `Planes`; else the grouped [M, n] matrix (or one image).
     var writesAnyPlanes: Bool { get }
 
@@ -49,6 +56,11 @@ protocol ConvolutionKernel: AnyObject {
     func backward(source: Planes, count: Int, weight: UnsafePointer<Float>, ldw: Int, outputGradient dy: Planes,
                   weightGradient dw: UnsafeMutablePointer<Float>, inputGradient: Planes?,
                   scratch: UnsafeMutablePointer<Float>)
+}
+
+extension ConvolutionKernel {
+    var weightGradientByGEMM: Bool { false }
+    var inputGradientByGEMM: Bool { false }
 }
 
 extension ConvGeometry {

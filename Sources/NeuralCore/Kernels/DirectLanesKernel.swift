@@ -14,6 +14,8 @@ final class DirectLanesKernel: ConvolutionKernel {
 
     static func supports(_ g: ConvGeometry) -> Bool { g.isSameThreeByThree }
 
+    var weightGradientByGEMM: Bool { true }
+
     init(geometry: ConvGeometry, outputChannels: Int) {
         self.geometry = geometry
         self.outputChannels = outputChannels

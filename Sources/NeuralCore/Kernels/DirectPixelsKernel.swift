@@ -9,8 +9,7 @@ final class DirectPixelsKernel: ConvolutionKernel {
     let geometry: ConvGeometry
     let outputChannels: Int
     private let weights: DirectWeights
-    /// Whether the weight gradient runs as im2col + SGEMM.
-    private var dwByGEMM: Bool { outputChannels >= 128 && geometry.channels >= 64 }
+    var weightGradientByGEMM: Bool { outputChannels >= 128 && geometry.channels >= 64 }
 
     static func supports(_ g: ConvGeometry) -> Bool {
         g.isSameThreeByThree && DirectConv.supportsPixelLayout(height: g.height, width: g.width)
@@ -32,7 +31,7 @@ final class DirectPixelsKernel: ConvolutionKernel {
     func scratchCount(images count: Int) -> Int {
         let g = geometry, plane = DirectConv.paddedPlane(height: g.height, width: g.width)
         return max(count * max(g.channels, outputChannels) * plane,
-                   dwByGEMM ? g.patchSize * count * g.outputPixels : 0)
+                   weightGradientByGEMM ? g.patchSize * count * g.outputPixels : 0)
     }
 
     var writesAnyPlanes: Bool { true }
@@ -56,7 +55,7 @@ final class DirectPixelsKernel: ConvolutionKernel {
         let g = geometry, p = g.outputPixels, m = outputChannels, c = g.channels
         let dy = dys.base, lddy = dys.channelStride
         let layout = DirectLayout.pixels(height: g.height, width: g.width)
-        if dwByGEMM {
+        if weightGradientByGEMM {
             GEMMKernel.weightGradient(g, source: source, count: count, imagesPerProduct: count, outputs: m,
                                       outputGradient: dys, into: dw, ldw: ldw, scratch: scratch)
         } else {

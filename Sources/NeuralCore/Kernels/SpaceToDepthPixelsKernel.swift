@@ -13,6 +13,8 @@ final class SpaceToDepthPixelsKernel: ConvolutionKernel {
         g.isHalvingFourByFour && DirectConv.supportsSpaceToDepthPixels(height: g.height, width: g.width)
     }
 
+    var inputGradientByGEMM: Bool { true }
+
     init(geometry: ConvGeometry, outputChannels: Int) {
         self.geometry = geometry
         self.outputChannels = outputChannels

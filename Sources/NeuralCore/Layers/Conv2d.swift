@@ -17,12 +17,15 @@ public final class Conv2d: Layer, FLOPCounting, ConvolutionLayer {
     private var input: Tensor?                // [N, Cin, H, W], kept for backward
     private var output: Tensor?               // [N, Cout, Hout, Wout]
     private var inputGradient: Tensor?        // [N, Cin, H, W]
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["weight"])
 
     public var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
+    public var forwardWeightPacks: Int { runner.forwardPacks }
 
     /// Weights (and bias) initialised as PyTorch does: U(±1/√(Cin·k·k)).
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -65,7 +68,8 @@ public final class Conv2d: Layer, FLOPCounting, ConvolutionLayer {
         let y = reuse(output, shape: [n, m, g.outputHeight, g.outputWidth])
         output = y
         input = x
-        let conv = runner.convolution(0, geometry: g, outputChannels: m, weight: weight.value.pointer)
+        let conv = runner.convolution(0, geometry: g, outputChannels: m, weight: weight.value.pointer,
+                                     of: weight, mode: mode)
         let bias = bias?.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let ys = Planes.nchw(y.pointer, channels: m, pixels: p)

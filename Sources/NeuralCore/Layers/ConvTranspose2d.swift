@@ -26,6 +26,13 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
         get { phase.convolutionOptions }
         set { phase.convolutionOptions = newValue }
     }
+    /// The phase convolution's (the general path runs SGEMM and no `Convolution`).
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] {
+        usesPhaseDecomposition ? phase.convolutionDispatch : []
+    }
+    public var forwardWeightPacks: Int { phase.forwardWeightPacks }
+    /// Whether `phase.phaseWeight` must be rebuilt from `weight`.
+    private var phaseWeights = DerivedWeights()
     /// Whether the phase decomposition runs (only possible for k 6, stride 2, pad 2).
     public var usesPhaseDecomposition: Bool {
         didSet { precondition(!usesPhaseDecomposition || isDCL, "ConvTranspose2d: phase path needs k 6, s 2, p 2") }
@@ -36,7 +43,7 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
     private var output: Tensor?
     private var inputGradient: Tensor?
     /// Runs the general path: one image a group, no `Convolution`.
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: [])
     private lazy var phase = PhaseConvolution(inputChannels: inputChannels, outputChannels: outputChannels,
                                               kernel: 3, shift: 0)
 
@@ -131,8 +138,11 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         if usesPhaseDecomposition {
-            buildPhaseWeights()
-            return phase.forward(x)
+            if phaseWeights.needsUpdate(from: [weight], mode: mode) {
+                buildPhaseWeights()
+                phase.phaseWeight.valueDidChange()
+            }
+            return phase.forward(x, mode: mode)
         }
         let (n, h, w) = expectImages(x, channels: inputChannels, "ConvTranspose2d")
         let g = adjointGeometry(height: h, width: w)

@@ -17,6 +17,12 @@ public struct ConvolutionOptions: Equatable, Sendable {
 /// A layer that runs its convolutions with `ConvolutionOptions`.
 public protocol ConvolutionLayer: AnyObject {
     var convolutionOptions: ConvolutionOptions { get set }
+    /// The layer's convolutions of its last forward pass, by name, and what runs each of their
+    /// passes (`Convolution.kernel(for:)`; empty before the first forward).
+    var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { get }
+    /// How many times the layer's convolutions packed their forward weights: once per training
+    /// pass, once per change of the weights across inference passes (tests check the cache).
+    var forwardWeightPacks: Int { get }
 }
 
 /// One group of consecutive images of a convolution-type layer's pass, as its worker sees it.
@@ -55,17 +61,30 @@ final class ConvolutionRunner {
     private(set) var convolutions: [Convolution] = []
     private var plan: BatchPlan?
     private let workspace = Workspace()
+    /// The names of the convolutions, in declaration order (for `dispatch`).
+    private let names: [String]
 
-    /// Convolution `index` of the layer for this forward pass (the last pass's if unchanged),
-    /// pointed at its weights W (rows `ldw` apart, default C·kh·kw). The first one sets the
-    /// size of the groups.
+    init(names: [String]) { self.names = names }
+
+    /// How many times the convolutions packed their forward weights (tests check the cache).
+    var forwardPacks: Int { convolutions.reduce(0) { $0 + $1.forwardPacks } }
+
+    /// The convolutions of the last forward pass by name, and their kernels.
+    var dispatch: [(name: String, dispatch: Convolution.Dispatch)] {
+        zip(names, convolutions).map { ($0, $1.dispatch) }
+    }
+
+    /// Convolution `index` of the layer for this forward pass in `mode` (the last pass's if
+    /// unchanged), pointed at its weights W (rows `ldw` apart, default C·kh·kw), which are (a
+    /// part of) `parameter`: inference passes pack them only when it changed. The first one sets
+    /// the size of the groups.
     func convolution(_ index: Int, geometry: ConvGeometry, outputChannels: Int, weight: UnsafePointer<Float>,
-                     ldw: Int? = nil) -> Convolution {
+                     ldw: Int? = nil, of parameter: Parameter, mode: Mode) -> Convolution {
         let existing = index < convolutions.count ? convolutions[index] : nil
         let conv = Convolution.reuse(existing, geometry: geometry, outputChannels: outputChannels,
                                      allowDirect: options.allowsDirectKernel)
         if index < convolutions.count { convolutions[index] = conv } else { convolutions.append(conv) }
-        conv.setWeights(weight, ldw: ldw)
+        conv.setWeights(weight, ldw: ldw, of: parameter, mode: mode)
         return conv
     }
 

@@ -33,13 +33,18 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     /// The stacked kernels [W1; W2ₓ; W3ₓ] [4·Cout, Cin, 3, 3] and [W2_c1; W3_c1] [3·Cout, Cout, 3, 3].
     private let stackX: Parameter
     private let stackC1: Parameter
+    /// Whether the stacks must be rebuilt from w1, w2, w3.
+    private var stacks = DerivedWeights()
     /// Runs the convolutions of x (0), c1 (1) and c2 (2).
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["x", "c1", "c2"])
 
     public var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
+    public var forwardWeightPacks: Int { runner.forwardPacks }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "IPixelDCL: bad configuration")
@@ -97,16 +102,21 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         self.pStore = pStore
         input = x
         // Stack the kernels that read x and c1.
-        forEachStackBlock(\.value) { stacked, weight, ldw, rows, cols in
-            let (dst, src) = (UnsafeSendable(stacked), UnsafeSendable(weight))
-            parallelChunks(rows) { r in for i in r { copyFloats(dst.value + i * cols, src.value + i * ldw, cols) } }
+        if stacks.needsUpdate(from: [w1, w2, w3], mode: mode) {
+            forEachStackBlock(\.value) { stacked, weight, ldw, rows, cols in
+                let (dst, src) = (UnsafeSendable(stacked), UnsafeSendable(weight))
+                parallelChunks(rows) { r in for i in r { copyFloats(dst.value + i * cols, src.value + i * ldw, cols) } }
+            }
+            stackX.valueDidChange()
+            stackC1.valueDidChange()
         }
         let convX = runner.convolution(0, geometry: geometry(ci, h, w), outputChannels: 4 * c,
-                                       weight: stackX.value.pointer)
+                                       weight: stackX.value.pointer, of: stackX, mode: mode)
         let convC1 = runner.convolution(1, geometry: geometry(c, h, w), outputChannels: 3 * c,
-                                        weight: stackC1.value.pointer)
+                                        weight: stackC1.value.pointer, of: stackC1, mode: mode)
         let convC2 = runner.convolution(2, geometry: geometry(c, h, w), outputChannels: 2 * c,
-                                        weight: w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9)
+                                        weight: w3.value.pointer + (ci + c) * 9, ldw: (ci + 2 * c) * 9,
+                                        of: w3, mode: mode)
         let xs = Planes.nchw(x.pointer, channels: ci, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
         runner.forward(batch: n, pixelsPerImage: px) { group in

@@ -21,12 +21,15 @@ final class PhaseConvolution: ConvolutionLayer {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGradient: Tensor?
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["phase"])
 
     var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
+    public var forwardWeightPacks: Int { runner.forwardPacks }
 
     init(inputChannels: Int, outputChannels: Int, kernel: Int, shift: Int) {
         self.inputChannels = inputChannels
@@ -54,14 +57,15 @@ final class PhaseConvolution: ConvolutionLayer {
 
     // MARK: forward  x [N, Cin, H, W] → out [N, Cout, 2H, 2W]
 
-    func forward(_ x: Tensor) -> Tensor {
+    func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let (n, h, w) = expectImages(x, channels: inputChannels, "up-sampling layer")
         let g = geometry(height: h, width: w)
         let c = outputChannels, m = 4 * c, pg = g.outputPixels, wg = g.outputWidth
         let out = reuse(output, shape: [n, c, 2 * h, 2 * w])
         output = out
         input = x
-        let conv = runner.convolution(0, geometry: g, outputChannels: m, weight: phaseWeight.value.pointer)
+        let conv = runner.convolution(0, geometry: g, outputChannels: m, weight: phaseWeight.value.pointer,
+                                     of: phaseWeight, mode: mode)
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: h * w)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * h * w)
         runner.forward(batch: n, pixelsPerImage: pg) { group in

@@ -31,12 +31,15 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     private var aStore: Tensor?
     private var bStore: Tensor?
     /// Runs a = conv(x; W0) (convolution 0) and b = conv(a; W1) (convolution 1).
-    private let runner = ConvolutionRunner()
+    private let runner = ConvolutionRunner(names: ["w0", "w1"])
 
     public var convolutionOptions: ConvolutionOptions {
         get { runner.options }
         set { runner.options = newValue }
     }
+
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
+    public var forwardWeightPacks: Int { runner.forwardPacks }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "PixelDCL: bad configuration")
@@ -77,8 +80,8 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         self.aStore = aStore
         self.bStore = bStore
         input = x
-        let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer)
-        let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer)
+        let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer, of: w0, mode: mode)
+        let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer, of: w1, mode: mode)
         let w2 = w2.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)

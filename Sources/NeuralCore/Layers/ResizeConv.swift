@@ -30,6 +30,13 @@ public final class ResizeConv: Layer, FLOPCounting, ConvolutionLayer {
             definition.convolutionOptions = newValue
         }
     }
+    /// The convolution of the path the last forward took (the definition's or the phases').
+    public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] {
+        ranDefinition ? definition.convolutionDispatch : phase.convolutionDispatch
+    }
+    public var forwardWeightPacks: Int { definition.forwardWeightPacks + phase.forwardWeightPacks }
+    /// Whether `phase.phaseWeight` must be rebuilt from `weight`.
+    private var phaseWeights = DerivedWeights()
     /// Input maps of at most this many pixels run the definition (measured faster on 4×4,
     /// slower on 8×8).
     public static let definitionPixels = 16
@@ -96,11 +103,14 @@ public final class ResizeConv: Layer, FLOPCounting, ConvolutionLayer {
             }
             return definition.forward(up, mode: mode)
         }
-        let pw = phase.phaseWeight.value
-        pw.zero()
-        let p = UnsafeSendable(pw.pointer), weights = weight.value.pointer
-        forEachPhaseTap { p.value[$0] += weights[$1] }
-        return phase.forward(x)
+        if phaseWeights.needsUpdate(from: [weight], mode: mode) {
+            let pw = phase.phaseWeight.value
+            pw.zero()
+            let p = UnsafeSendable(pw.pointer), weights = weight.value.pointer
+            forEachPhaseTap { p.value[$0] += weights[$1] }
+            phase.phaseWeight.valueDidChange()
+        }
+        return phase.forward(x, mode: mode)
     }
 
     // MARK: backward  dy → dx; dW[o,c,ky,kx] += Σ of the phase-tap gradients that used it

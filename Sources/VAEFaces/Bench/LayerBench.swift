@@ -29,6 +29,29 @@ public enum LayerBench {
         public var backward_ms: Double
         public var gflops_forward: Double
         public var gflops_backward: Double
+        /// What runs each of the layer's convolutions (`Convolution.kernel(for:)`).
+        public var kernels: [KernelChoice]
+    }
+
+    /// One convolution of a layer and the kernel of each of its passes.
+    public struct KernelChoice: Codable, Sendable, Equatable {
+        public var convolution: String
+        public var forward: Convolution.Kernel
+        public var weight_gradient: Convolution.Kernel
+        public var input_gradient: Convolution.Kernel
+
+        init(_ name: String, _ dispatch: Convolution.Dispatch) {
+            convolution = name
+            forward = dispatch.forward
+            weight_gradient = dispatch.weightGradient
+            input_gradient = dispatch.inputGradient
+        }
+
+        /// "w0 winograd", "weight directLanes (dW gemm)".
+        public var summary: String {
+            convolution + " " + Convolution.Dispatch(forward: forward, weightGradient: weight_gradient,
+                                                     inputGradient: input_gradient).description
+        }
     }
 
     public struct Totals: Codable, Sendable {
@@ -61,36 +84,58 @@ public enum LayerBench {
         func record(_ result: LayerResult) {
             layers.append(result)
             log(padded(result.name, 14) + padded(result.shape, 38)
-                + String(format: "fwd %8.2f ms %6.1f GFLOP/s   bwd %8.2f ms %6.1f GFLOP/s",
-                         result.forward_ms, result.gflops_forward, result.backward_ms, result.gflops_backward))
+                + String(format: "fwd %8.2f ms %6.1f GFLOP/s   bwd %8.2f ms %6.1f GFLOP/s   ",
+                         result.forward_ms, result.gflops_forward, result.backward_ms, result.gflops_backward)
+                + result.kernels.map(\.summary).joined(separator: ", "))
         }
-        var encoderAndFinal: VAE?
-        for kind in DecoderKind.allCases {
-            let model = VAE(configuration: VAEConfiguration(decoder: kind), seed: options.seed)
-            encoderAndFinal = encoderAndFinal ?? model
-            var total = Totals(forward_ms: 0, backward_ms: 0)
-            for (i, up) in upLayers(of: model, batch: options.batch).enumerated() {
-                let name = "\(kind.rawValue).\(i)"
-                guard wanted(name) else { continue }
-                let r = time(up.layer, name: name, input: up.input, options, &rng)
+        for entry in Self.layers(batch: options.batch, seed: options.seed) where wanted(entry.name) {
+            let r = time(entry.layer, name: entry.name, input: entry.input, options, &rng)
+            if let kind = entry.decoder {
+                var total = totals[kind.rawValue] ?? Totals(forward_ms: 0, backward_ms: 0)
                 total.forward_ms += r.forward_ms
                 total.backward_ms += r.backward_ms
-                record(r)
+                totals[kind.rawValue] = total
             }
-            if total.forward_ms > 0 { totals[kind.rawValue] = total }
-        }
-        if let model = encoderAndFinal {
-            for (i, conv) in encoderLayers(of: model, batch: options.batch).enumerated() where wanted("encoder.\(i)") {
-                record(time(conv.layer, name: "encoder.\(i)", input: conv.input, options, &rng))
-            }
-            if wanted("final") {
-                let out = model.decoder.out, size = VAEConfiguration.imageSize
-                record(time(out, name: "final", input: [options.batch, out.inputChannels, size, size], options, &rng))
-            }
+            record(r)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Report(batch: options.batch, threads: Threading.workers, repeats: options.repeats, sgemm_gflops: sgemm,
                       upsamplers: totals, layers: layers, other_load: CPULoad.others(since: load0, seconds: seconds))
+    }
+
+    /// Every layer the bench times, in order, with its input shape: each decoder kind's Up layers
+    /// ("dcl.0" … "resizeconv.3", `decoder` set), the encoder's convolutions ("encoder.0" …) and
+    /// the final convolution ("final"), the last two from the first model.
+    static func layers(batch: Int, seed: UInt64) -> [(name: String, decoder: DecoderKind?, layer: any Layer, input: [Int])] {
+        let models = DecoderKind.allCases.map { VAE(configuration: VAEConfiguration(decoder: $0), seed: seed) }
+        var entries: [(name: String, decoder: DecoderKind?, layer: any Layer, input: [Int])] = []
+        for model in models {
+            let kind = model.configuration.decoder
+            for (i, up) in upLayers(of: model, batch: batch).enumerated() {
+                entries.append(("\(kind.rawValue).\(i)", kind, up.layer, up.input))
+            }
+        }
+        for (i, conv) in encoderLayers(of: models[0], batch: batch).enumerated() {
+            entries.append(("encoder.\(i)", nil, conv.layer, conv.input))
+        }
+        let out = models[0].decoder.out, size = VAEConfiguration.imageSize
+        entries.append(("final", nil, out, [batch, out.inputChannels, size, size]))
+        return entries
+    }
+
+    /// The kernels each layer's convolutions run on, after one forward pass of `batch` images at
+    /// the layer's real shape (the choice depends on the map and channels, not on the batch).
+    public static func kernelChoices(batch: Int = 1, seed: UInt64 = 0) -> [(name: String, kernels: [KernelChoice])] {
+        layers(batch: batch, seed: seed).map { entry in
+            let x = Tensor(shape: entry.input)
+            _ = entry.layer.forward(x, mode: .inference)
+            return (entry.name, kernels(of: entry.layer))
+        }
+    }
+
+    /// The kernels of the last forward pass of `layer` (none for a layer without convolutions).
+    static func kernels(of layer: any Layer) -> [KernelChoice] {
+        (layer as? ConvolutionLayer)?.convolutionDispatch.map { KernelChoice($0.name, $0.dispatch) } ?? []
     }
 
     /// The decoder's Up layers with their input shapes: each doubles the map, the last one
@@ -142,7 +187,8 @@ public enum LayerBench {
         let flops = (layer as? FLOPCounting)?.flops(inputShape: input) ?? LayerFLOPs(forward: .nan, backward: .nan)
         let f = median(fwd), b = median(bwd)
         return LayerResult(name: name, shape: "\(input) -> \(outShape)", forward_ms: f, backward_ms: b,
-                           gflops_forward: flops.forward / f / 1e6, gflops_backward: flops.backward / b / 1e6)
+                           gflops_forward: flops.forward / f / 1e6, gflops_backward: flops.backward / b / 1e6,
+                           kernels: kernels(of: layer))
     }
 
     /// GFLOP/s of `Threading.workers` concurrent n³ SGEMMs (one per worker, own buffers), median.

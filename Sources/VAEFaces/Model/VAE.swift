@@ -75,6 +75,7 @@ public final class VAE: Module {
     /// other tensors in the archive are ignored. An int64 `num_batches_tracked` is read as its value.
     public func load(from archive: SafeTensorsArchive, prefix: String = "") throws {
         for (name, tensor) in stateDict { try archive.load(prefix + name, into: tensor) }
+        parametersDidChange()
     }
 
     // MARK: Forward, loss, backward

@@ -135,5 +135,6 @@ public enum ModelFile {
                 }
             }
         }
+        model.parametersDidChange()
     }
 }

@@ -143,6 +143,7 @@ public enum Checkpoint {
             }
             try file.archive.load(name, into: tensor)
         }
+        model.parametersDidChange()
         optimizer.stepCount = file.adamStep
     }
 }
