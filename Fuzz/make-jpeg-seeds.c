@@ -1,5 +1,6 @@
 // Writes the JPEG seeds of Fuzz/Corpus/jpeg (tiny synthetic gradients: baseline 4:4:4 and 4:2:0,
 // gray, progressive, and a truncated copy) with TurboJPEG, which the tool links for decoding.
+// No .jpg extension: these are synthetic seeds, and the repository keeps no JPEG files outside Samples/.
 // cc Fuzz/make-jpeg-seeds.c -o /tmp/make-jpeg-seeds -lturbojpeg && (cd Fuzz/Corpus/jpeg && /tmp/make-jpeg-seeds)
 #include <turbojpeg.h>
 #include <stdio.h>
@@ -14,10 +15,10 @@ static void save(const char *path, int w, int h, int pf, int samp, int q, int fl
     FILE *f = fopen(path, "wb"); fwrite(out, 1, cut ? size * 2 / 3 : size, f); fclose(f);
 }
 int main(void) {
-    save("baseline-444.jpg", 8, 8, TJPF_RGB, TJSAMP_444, 90, 0, 0);
-    save("baseline-420.jpg", 16, 16, TJPF_RGB, TJSAMP_420, 75, 0, 0);
-    save("gray.jpg", 16, 8, TJPF_GRAY, TJSAMP_GRAY, 80, 0, 0);
-    save("progressive.jpg", 16, 16, TJPF_RGB, TJSAMP_422, 80, TJFLAG_PROGRESSIVE, 0);
-    save("truncated.jpg", 16, 16, TJPF_RGB, TJSAMP_420, 75, 0, 1);
+    save("baseline-444", 8, 8, TJPF_RGB, TJSAMP_444, 90, 0, 0);
+    save("baseline-420", 16, 16, TJPF_RGB, TJSAMP_420, 75, 0, 0);
+    save("gray", 16, 8, TJPF_GRAY, TJSAMP_GRAY, 80, 0, 0);
+    save("progressive", 16, 16, TJPF_RGB, TJSAMP_422, 80, TJFLAG_PROGRESSIVE, 0);
+    save("truncated", 16, 16, TJPF_RGB, TJSAMP_420, 75, 0, 1);
     return 0;
 }
