@@ -44,9 +44,10 @@ public final class Encoder: Module {
 
     /// x [N, 3, 64, 64] → (μ, log σ²), each [N, latent] (owned by the heads).
     public func forward(_ x: Tensor, mode: Mode) -> (mu: Tensor, logVariance: Tensor) {
-        let image = [VAEConfiguration.imageChannels, VAEConfiguration.imageSize, VAEConfiguration.imageSize]
-        precondition(x.shape.count == 4 && Array(x.shape[1...]) == image,
-                     "Encoder: input \(x.shape), expected [N] + \(image)")
+        let side = VAEConfiguration.imageSize
+        precondition(x.shape.count == 4 && x.shape[1] == VAEConfiguration.imageChannels
+                        && x.shape[2] == side && x.shape[3] == side,
+                     "Encoder: input \(x.shape), expected [N, \(VAEConfiguration.imageChannels), \(side), \(side)]")
         var h = x
         for i in 0..<4 {
             h = convolutions[i].forward(h, mode: mode)
