@@ -24,6 +24,13 @@ struct ArtifactScoreCommand: ParsableCommand {
             reference split instead (the decoder judged on codes of real faces, apart from the \
             prior). --model may be given several times; the models (and any PATHs) are then shown \
             side by side.
+
+            Without --reference, models are read against the real-face baseline compiled into the \
+            tool: the statistics of the real CelebA test faces (--split val: the val faces) as \
+            --reference computes them, so the ratios need no data on this machine; the report says \
+            so and names the images by their hashes. It is regenerated from the data with \
+            `vae-faces artifact-score --reference DIR --write-baseline \(RealFaceBaseline.sourcePath)` \
+            (then rebuild the tool).
             """)
 
     @Argument(help: "PNG files and/or folders of PNG files (searched recursively).")
@@ -57,9 +64,17 @@ struct ArtifactScoreCommand: ParsableCommand {
     @Flag(help: "With --model: score the model's reconstructions of the reference split instead of samples.")
     var reconstructions = false
 
+    @Option(name: .customLong("write-baseline"),
+            help: ArgumentHelp("With --reference: score its real test and val faces and write the shipped-baseline Swift source to this file (atomically).",
+                               valueName: "swift-file"))
+    var writeBaseline: String?
+
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
+        if writeBaseline != nil && (reference == nil || !paths.isEmpty || !model.isEmpty) {
+            throw ValidationError("--write-baseline needs --reference (the real faces) and nothing to score")
+        }
         if paths.isEmpty && reference == nil && model.isEmpty {
             throw ValidationError("give PNG files or folders or --model to score, or --reference to show the real baseline")
         }
@@ -73,6 +88,14 @@ struct ArtifactScoreCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
+        if let writeBaseline, let reference {
+            let baseline = try RealFaceBaseline.generate(reference: reference, to: writeBaseline, note: printError)
+            for entry in baseline.splits {
+                print("\(entry.identity.split): \(entry.identity.n) real faces, \(entry.identity.summary)")
+            }
+            print("wrote \(writeBaseline)")
+            return
+        }
         let split = Split(rawValue: split)
         let run = ArtifactScoreRun(paths: paths, reference: reference, split: split, models: model,
                                    modelImages: reconstructions ? .reconstructions(split: split) : prior.source,

@@ -7,15 +7,25 @@ import Foundation
 ///     {"images": [{"file": …, "cb": …, "cb_local": …, …, "cb_channel": […], "flat": …}],
 ///      "aggregate": {"cb": {"mean", "median", "p95", "std", "min", "max"}, …, "cb_channel": [{…}], "n", "n_flat"},
 ///      "reference": {…same shape as aggregate…},
-///      "reference_source": {"cache": …, "split": …},
+///      "reference_source": {"cache": …, "split": …}
+///                       or {"split": …, "shipped_baseline": {"data_set", "split", "n", "first_file", "last_file",
+///                                                            "files_xxh64", "pixels_xxh64"}},
 ///      "vs_reference": {"cb": {"ratio_mean", "db", "ratio_median", "above_real_p95"}, …, "cb_channel": [{…}]},
 ///      "skipped": [{"file": …, "problem": …}]}
 public struct ArtifactReport: Encodable, Sendable {
-    /// Where the real images came from: a prepared cache and its split ("all" for every image).
+    /// Where the real images came from: a prepared cache and its split ("all" for every image),
+    /// or the real-face baseline shipped with the tool (`RealFaceBaseline`), named by its identity.
     public struct ReferenceSource: Codable, Sendable, Equatable {
-        public var cache: String
+        /// The prepared cache scored; nil for the shipped baseline.
+        public var cache: String?
         public var split: String
+        /// The shipped baseline's data identity, when it was the reference.
+        public var shippedBaseline: RealFaceBaseline.Identity?
+
         public init(cache: String, split: String) { self.cache = cache; self.split = split }
+        public init(shipped identity: RealFaceBaseline.Identity) { split = identity.split; shippedBaseline = identity }
+
+        enum CodingKeys: String, CodingKey { case cache, split, shippedBaseline = "shipped_baseline" }
     }
 
     /// The model whose images were scored (`--model`), nil for image files.
@@ -30,16 +40,22 @@ public struct ArtifactReport: Encodable, Sendable {
     /// The report of the scored images (none: reference only) against an optional reference.
     public init(images: [ScoredImage], skipped: [SkippedFile],
                 reference: (scores: [ArtifactScores], source: ReferenceSource)? = nil) {
+        let real = reference.flatMap { $0.scores.isEmpty ? nil : (ArtifactAggregate($0.scores), $0.source) }
+        self.init(images: images, skipped: skipped, real: real)
+    }
+
+    /// The report of the scored images (none: reference only) against the aggregate of real
+    /// images (all a reading needs; the shipped baseline has no more).
+    public init(images: [ScoredImage], skipped: [SkippedFile], real: (aggregate: ArtifactAggregate, source: ReferenceSource)?) {
         self.skipped = skipped
         if !images.isEmpty {
             self.images = images
             aggregate = ArtifactAggregate(images.map(\.scores))
         }
-        if let reference, !reference.scores.isEmpty {
-            let real = ArtifactAggregate(reference.scores)
-            self.reference = real
-            referenceSource = reference.source
-            if !images.isEmpty { vsReference = ArtifactComparison(scores: images.map(\.scores), reference: real) }
+        if let real {
+            reference = real.aggregate
+            referenceSource = real.source
+            if !images.isEmpty { vsReference = ArtifactComparison(scores: images.map(\.scores), reference: real.aggregate) }
         }
     }
 
@@ -76,7 +92,12 @@ public struct ArtifactReport: Encodable, Sendable {
         }
         if let reference, let source = referenceSource {
             let which = source.split == "all" ? "every image" : "the \(source.split) split"
-            lines.append("reference: \(count(reference)), \(which) of \(source.cache)")
+            if let shipped = source.shippedBaseline {
+                lines.append("reference: \(count(reference)), \(which) of the real-face baseline shipped with the tool "
+                             + "(no --reference given): \(shipped.summary)")
+            } else if let cache = source.cache {
+                lines.append("reference: \(count(reference)), \(which) of \(cache)")
+            }
         }
 
         if let vs = vsReference, let aggregate, let reference {

@@ -7,6 +7,7 @@ public struct ArtifactScoreRun: Sendable {
     /// PNG files and folders of PNG files (one scored set).
     public var paths: [String]
     /// The real-image reference: a data folder or a prepared cache (`ArtifactScoring.openReference`).
+    /// Without one, models are read against the shipped real-face baseline (`RealFaceBaseline`).
     public var reference: String?
     /// The split of the reference, nil for every image.
     public var split: Split?
@@ -37,11 +38,14 @@ public struct ArtifactScoreRun: Sendable {
     /// Scores the real reference first (model reconstructions are made from its images), then the
     /// paths as one set, then each model; writes the requested pictures. `note` receives the
     /// lines meant for standard error (preparation notes, skipped files).
+    ///
+    /// Models scored without a reference are read against the shipped baseline of the split
+    /// (test or val); reconstructions still need the real images of `reference` (`scoreModel` says so).
     public func run(note: (String) -> Void = { _ in }) throws -> ArtifactScoreResult {
         let maps = ArtifactMapOptions(spectrum: spectrumMap != nil, heatmap: heatmap != nil)
 
         var referenceCache: PreparedCache?
-        var referenceSet: (scores: [ArtifactScores], source: ArtifactReport.ReferenceSource)?
+        var referenceSet: (aggregate: ArtifactAggregate, source: ArtifactReport.ReferenceSource)?
         var referenceMaps: ArtifactMeanMaps?
         if let reference {
             let cache = try ArtifactScoring.openReference(reference) { event in
@@ -49,8 +53,15 @@ public struct ArtifactScoreRun: Sendable {
             }
             let scored = try ArtifactScoring.scoreCache(cache, split: split, maps: maps)
             referenceCache = cache
-            referenceSet = (scored.scores, .init(cache: cache.path, split: splitName))
+            referenceSet = (ArtifactAggregate(scored.scores), .init(cache: cache.path, split: splitName))
             referenceMaps = scored.maps
+        } else if !models.isEmpty {
+            guard let baseline = split.flatMap({ RealFaceBaseline.shipped[$0] }) else {
+                throw VAEFacesError("the shipped real-face baseline holds the "
+                                    + RealFaceBaseline.splitsShipped.map(\.rawValue).joined(separator: " and ")
+                                    + " splits, not \(splitName): give --reference DIR")
+            }
+            referenceSet = (baseline.aggregate, .init(shipped: baseline.identity))
         }
 
         var sets: [ArtifactScoreResult.ScoredSet] = []
@@ -67,17 +78,17 @@ public struct ArtifactScoreRun: Sendable {
                     ? "no PNG images found in \(paths.joined(separator: ", "))"
                     : "none of the \(found.files.count) files could be read as PNG images")
             }
-            sets.append(.init(label: "files", report: ArtifactReport(images: scored.images, skipped: skipped, reference: referenceSet),
+            sets.append(.init(label: "files", report: ArtifactReport(images: scored.images, skipped: skipped, real: referenceSet),
                               maps: scored.maps))
         }
         for path in models {
             let scored = try ArtifactScoring.scoreModel(path: path, source: modelImages, cache: referenceCache, maps: maps)
-            var report = ArtifactReport(images: scored.images, skipped: [], reference: referenceSet)
+            var report = ArtifactReport(images: scored.images, skipped: [], real: referenceSet)
             report.model = scored.info
             let label = "\(scored.info.decoder) \(modelImages.name) (\(URL(fileURLWithPath: path).lastPathComponent))"
             sets.append(.init(label: label, report: report, maps: scored.maps))
         }
-        if sets.isEmpty { sets.append(.init(label: "reference", report: ArtifactReport(images: [], skipped: [], reference: referenceSet), maps: nil)) }
+        if sets.isEmpty { sets.append(.init(label: "reference", report: ArtifactReport(images: [], skipped: [], real: referenceSet), maps: nil)) }
 
         let result = ArtifactScoreResult(sets: sets, spectrumMap: spectrumMap, heatmap: heatmap)
         let panels = result.panels(reference: referenceMaps, split: splitName)
