@@ -83,6 +83,15 @@ import Testing
         }
     }
 
+    /// A square root that cannot be computed, even with pytorch-fid's offset, is an error, never a NaN FID.
+    @Test func fidOfFeaturesWithoutAGaussianIsAnError() {
+        var broken = Self.random(20, 6, seed: 2)
+        broken.values[7] = .nan
+        #expect(throws: VAEFacesError.self) {
+            try FrechetDistance(FeatureStatistics(broken), FeatureStatistics(Self.random(20, 6, seed: 3)))
+        }
+    }
+
     @Test func kidMatchesTorchFidelityOnTheSameSubsets() {
         let g = Self.golden.kid
         let kid = KernelInceptionDistance(Self.matrix(g.x), Self.matrix(g.y), subsets: g.subsets.map { ($0.x, $0.y) })
