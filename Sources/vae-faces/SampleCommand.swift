@@ -160,7 +160,7 @@ struct SampleCommand: ParsableCommand {
             if let each { try Sampler.writeEach(tiles, to: each) }
         }
         if let out { try PNG.write(Grid.make(tiles: tiles, columns: columns), to: out) }
-        let what = (reconstruct ? "\(tiles.count) tiles (originals, reconstructions\(edits.isEmpty ? "" : ", edits"))" : "\(tiles.count) faces")
+        let what = (reconstruct ? "\(tiles.count) tiles (originals and reconstructions\(edits.isEmpty ? "" : ", then edits"))" : "\(tiles.count) faces")
             + (edits.isEmpty ? "" : " edited by " + edit.joined(separator: ", "))
         printError("\(loaded.decoder.rawValue) model (decoder from \(loaded.decoderSource)\(loaded.step.map { ", step \($0)" } ?? "")): "
                    + "\(what)\(out.map { " → \($0)" } ?? "")\(each.map { " and \($0)/" } ?? "")")

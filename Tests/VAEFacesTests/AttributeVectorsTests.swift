@@ -132,6 +132,10 @@ private func handMadeVectors(_ d: Int) -> AttributeVectors {
         let foreign = try #require(errorMessage { _ = try AttributeVectors.read(path: folder + "/model.safetensors") })
         #expect(foreign.hasPrefix(folder + "/model.safetensors: not an attribute vectors file"), "\(foreign)")
         #expect(errorMessage { _ = try AttributeVectors.read(path: folder + "/none.safetensors") } == folder + "/none.safetensors: no such file (expected a safetensors file)")
+        let comma = AttributeVectors(attributes: [.init(name: "Big,Nose", imagesWith: 0, imagesWithout: 0, direction: nil)],
+                                     latentDimension: 4, split: .train, images: 0, dataFolder: "")
+        #expect(errorMessage { try comma.write(to: folder + "/comma.safetensors", model: key) }
+                == folder + "/comma.safetensors: cannot store the attribute name 'Big,Nose': the names are kept comma-separated")
     }
 
     @Test func theCacheLivesBesideTheModel() {

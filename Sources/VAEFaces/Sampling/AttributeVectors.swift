@@ -127,8 +127,11 @@ public struct AttributeVectors: Sendable {
     /// `counts` [A, 2] (images with, without; float32, exact below 2²⁴), with metadata `format`,
     /// `attributes` (the names, comma-separated, in row order), `split`, `images`, `data`,
     /// `minimum_images`, `latent_dimension`, and `model_xxh64`/`model_bytes`, the key of the
-    /// model file they were computed from (`ModelFileKey`).
+    /// model file they were computed from (`ModelFileKey`). A name with a comma cannot be stored.
     public func write(to path: String, model: ModelFileKey) throws {
+        if let bad = attributes.first(where: { $0.name.contains(",") }) {
+            throw FileError(file: path, "cannot store the attribute name '\(bad.name)': the names are kept comma-separated")
+        }
         var writer = SafeTensorsWriter(metadata: [
             "format": Self.format, "attributes": attributes.map(\.name).joined(separator: ","),
             "split": split.rawValue, "images": String(images), "data": dataFolder,
