@@ -19,6 +19,13 @@ struct SampleCommand: ParsableCommand {
             --latents), straight (--lerp, default) or along the great circle (--slerp). \
             Several --model files side by side: each model decodes the same latent vectors into \
             one row of --n faces (a comparison of decoders, as in the paper's Figure 9).
+            --edit NAME=S adds S times the attribute's direction (see `vae-faces attributes`) to \
+            every latent vector, several --edit adding up. With --reconstruct, each --edit makes \
+            one row per test face (the first ⌊n/2⌋): the original, its reconstruction, then the \
+            edit at each strength of NAME=LOW:HIGH:STEPS (or of the one strength S). The vectors \
+            come from --vectors, else from NAME.attributes.safetensors beside the model, which \
+            is computed on the train split of --data when missing or when the model file has \
+            changed (its XXH64 and size are recorded).
             """)
 
     @Option(help: "The model file (.safetensors); several: one row per model from the same latent vectors.")
@@ -47,10 +54,17 @@ struct SampleCommand: ParsableCommand {
     @Flag(help: "Interpolate along great circles (spherical) instead of straight lines.")
     var slerp = false
 
-    @Option(help: "The data folder, for --reconstruct (default: $VAE_FACES_DATA).")
+    @Option(help: ArgumentHelp("Add an attribute's direction to the latents, e.g. Smiling=1.5; with --reconstruct also a range LOW:HIGH:STEPS (repeatable).",
+                               valueName: "NAME=S"))
+    var edit: [String] = []
+
+    @Option(help: "The attribute vectors for --edit (default: NAME.attributes.safetensors beside the model, computed when missing).")
+    var vectors: String?
+
+    @Option(help: "The data folder, for --reconstruct and for computing attribute vectors (default: $VAE_FACES_DATA).")
     var data: String?
 
-    @Option(help: "The prepared cache, for --reconstruct.")
+    @Option(help: "The prepared cache, for --reconstruct and for computing attribute vectors.")
     var cache: String?
 
     @OptionGroup var threads: ThreadOptions
@@ -67,6 +81,37 @@ struct SampleCommand: ParsableCommand {
         }
         if slerp && !interpolate { throw ValidationError("--slerp needs --interpolate") }
         if interpolate && columns < 2 { throw ValidationError("--interpolate needs at least 2 --columns (the two ends)") }
+        let edits = try self.edits
+        if edits.isEmpty && vectors != nil { throw ValidationError("--vectors goes with --edit") }
+        if !edits.isEmpty && model.count > 1 { throw ValidationError("--edit works with one --model (the vectors belong to it)") }
+        if !reconstruct, let range = edits.first(where: \.isRange) {
+            throw ValidationError("--edit \(range.attribute)=LOW:HIGH:STEPS needs --reconstruct; on random or given latents each --edit is one strength")
+        }
+        if reconstruct && !edits.isEmpty && each != nil { throw ValidationError("--each does not go with --reconstruct --edit") }
+    }
+
+    /// The --edit options, parsed.
+    var edits: [AttributeEdit] {
+        get throws {
+            do {
+                return try edit.map(AttributeEdit.init(parsing:))
+            } catch let error as VAEFacesError {
+                throw ValidationError(error.message)
+            }
+        }
+    }
+
+    /// Whether a data folder or cache is named (--data, --cache or $VAE_FACES_DATA).
+    private var dataGiven: Bool {
+        data != nil || cache != nil || ProcessInfo.processInfo.environment[DataPreparation.environmentVariable] != nil
+    }
+
+    /// The prepared cache of --data or --cache (prepared first when needed).
+    private func openData() throws -> PreparedCache {
+        let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
+        return try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
+            if case .note(let text) = event { printError(text) }
+        }
     }
 
     func run() throws {
@@ -76,19 +121,25 @@ struct SampleCommand: ParsableCommand {
         let loaded = try ModelFile.load(path: model, requireEncoder: reconstruct)
         let vae = loaded.model
         let d = vae.configuration.latentDimension
-        let tiles: [Image8]
-        if reconstruct {
-            let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
-            let prepared = try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
-                if case .note(let text) = event { printError(text) }
-            }
+        let edits = try self.edits
+        let prepared = reconstruct ? try openData() : nil
+        let attributeVectors = edits.isEmpty ? nil : try AttributeVectors.forEditing(
+            loaded, vectorsFile: vectors, data: { try prepared ?? (dataGiven ? openData() : nil) }, note: printError)
+        var tiles: [Image8]
+        var columns = self.columns
+        if let prepared {
             let test = prepared.indices(in: .test)
             guard !test.isEmpty else { throw FileError(file: prepared.path, "the test split is empty") }
-            let grid = Sampler.reconstructionTiles(vae, cache: prepared, indices: test, count: prior.n, columns: columns)
-            tiles = grid.tiles
-            if let each { try Sampler.writeEach(grid.reconstructions, to: each) }
+            if let attributeVectors {
+                let faces = Array(test.prefix(max(1, prior.n / 2)))
+                (tiles, columns) = try attributeVectors.editRows(vae, cache: prepared, indices: faces, edits: edits)
+            } else {
+                let grid = Sampler.reconstructionTiles(vae, cache: prepared, indices: test, count: prior.n, columns: columns)
+                tiles = grid.tiles
+                if let each { try Sampler.writeEach(grid.reconstructions, to: each) }
+            }
         } else {
-            let z: Tensor
+            var z: Tensor
             if interpolate {
                 let rows = max(1, prior.n / columns)
                 let codes = try latents.map { try LatentCodes.read(npy: $0, dimension: d) }
@@ -102,11 +153,15 @@ struct SampleCommand: ParsableCommand {
             } else {
                 z = prior.codes(dimension: d)
             }
+            if let attributeVectors {
+                z = try attributeVectors.edited(z, by: edits.map { ($0.attribute, $0.strengths[0]) })
+            }
             tiles = Sampler.decode(vae, latents: z)
             if let each { try Sampler.writeEach(tiles, to: each) }
         }
         if let out { try PNG.write(Grid.make(tiles: tiles, columns: columns), to: out) }
-        let what = reconstruct ? "\(tiles.count) tiles (originals and reconstructions)" : "\(tiles.count) faces"
+        let what = (reconstruct ? "\(tiles.count) tiles (originals and reconstructions\(edits.isEmpty ? "" : ", then edits"))" : "\(tiles.count) faces")
+            + (edits.isEmpty ? "" : " edited by " + edit.joined(separator: ", "))
         printError("\(loaded.decoder.rawValue) model (decoder from \(loaded.decoderSource)\(loaded.step.map { ", step \($0)" } ?? "")): "
                    + "\(what)\(out.map { " → \($0)" } ?? "")\(each.map { " and \($0)/" } ?? "")")
     }

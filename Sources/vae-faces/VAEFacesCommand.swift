@@ -12,6 +12,7 @@ struct VAEFacesCommand: ParsableCommand {
             SampleCommand.self,
             EvalCommand.self,
             TraverseCommand.self,
+            AttributesCommand.self,
             ExportCommand.self,
             ArtifactScoreCommand.self,
             BenchCommand.self,

@@ -21,18 +21,28 @@ public enum Sampler {
         return images
     }
 
+    /// The posterior means μ(x) of the cache images `indices`, [N, latent] (row n for
+    /// `indices[n]`), encoded `batchSize` at a time with the encoder in inference mode.
+    public static func posteriorMeans(_ model: VAE, cache: PreparedCache, indices: [Int], batchSize: Int = 64) -> Tensor {
+        precondition(!indices.isEmpty, "Sampler.posteriorMeans: no images")
+        let d = model.configuration.latentDimension
+        let means = Tensor(shape: [indices.count, d])
+        let loader = BatchLoader(cache: cache, indices: indices, batchSize: batchSize, mode: .evaluation)
+        var row = 0
+        while let batch = loader.next() {
+            let mu = model.encoder.forward(batch.tensor, mode: .inference).mu
+            (means.pointer + row * d).update(from: mu.pointer, count: batch.count * d)
+            row += batch.count
+        }
+        return means
+    }
+
     /// Cache images `indices` and their reconstructions σ(decoder(μ(x))): the decoder applied to
     /// the mean of q(z|x) (no noise, so a reconstruction grid is deterministic).
     public static func reconstruct(_ model: VAE, cache: PreparedCache, indices: [Int],
                                    batchSize: Int = 64) -> (originals: [Image8], reconstructions: [Image8]) {
-        precondition(!indices.isEmpty, "Sampler.reconstruct: no images")
-        let loader = BatchLoader(cache: cache, indices: indices, batchSize: batchSize, mode: .evaluation)
-        var reconstructions = [Image8]()
-        while let batch = loader.next() {
-            let mu = model.encoder.forward(batch.tensor, mode: .inference).mu
-            reconstructions += Image8.images(fromNCHW: model.decode(mu))
-        }
-        return (indices.map(cache.image8), reconstructions)
+        let means = posteriorMeans(model, cache: cache, indices: indices, batchSize: batchSize)
+        return (indices.map(cache.image8), decode(model, latents: means, batchSize: batchSize))
     }
 
     /// Tiles for a grid of `columns` columns where each row of originals is followed by the row of
