@@ -21,11 +21,7 @@ struct AttributesCommand: ParsableCommand {
     @Option(help: "The model file (.safetensors: checkpoint, export or PyTorch state_dict).")
     var model: String
 
-    @Option(help: "The data folder (default: $VAE_FACES_DATA): CelebA with list_attr_celeba.txt.")
-    var data: String?
-
-    @Option(help: "The prepared cache.")
-    var cache: String?
+    @OptionGroup var data: DataOptions
 
     @Option(help: "The split the means are taken over: train, val or test.")
     var split: Split = .train
@@ -47,10 +43,7 @@ struct AttributesCommand: ParsableCommand {
     func run() throws {
         threads.apply()
         let loaded = try ModelFile.load(path: model, requireEncoder: true)
-        let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
-        let prepared = try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
-            if case .note(let text) = event { printError(text) }
-        }
+        let prepared = try data.open()
         let vectors = try AttributeVectors.compute(loaded.model, cache: prepared, split: split)
         let path = out ?? AttributeVectors.cachePath(forModel: model)
         try vectors.write(to: path, model: try ModelFileKey(file: model))

@@ -30,11 +30,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The model file (.safetensors: checkpoint, export or PyTorch state_dict).")
     var model: String
 
-    @Option(help: "The data folder (default: $VAE_FACES_DATA).")
-    var data: String?
-
-    @Option(help: "The prepared cache.")
-    var cache: String?
+    @OptionGroup var data: DataOptions
 
     @Option(help: "The split: train, val or test.")
     var split: Split = .test
@@ -61,10 +57,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         threads.apply()
         let loaded = try ModelFile.load(path: model, requireEncoder: true)
-        let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
-        let prepared = try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
-            if case .note(let text) = event { printError(text) }
-        }
+        let prepared = try data.open()
         let result = try Evaluation.run(loaded.model, cache: prepared, split: split, batchSize: batch, noiseSeed: seed)
         let bound = try importanceSamples.map {
             try Evaluation.importanceWeighted(loaded.model, cache: prepared, split: split, samples: $0, batchSize: batch,

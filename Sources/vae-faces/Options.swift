@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NeuralCore
 import VAEFaces
 
@@ -10,6 +11,28 @@ struct ThreadOptions: ParsableArguments {
     var threads: Int?
 
     func apply() { Threading.configure(workers: threads) }
+}
+
+/// `--data`, `--cache`: the real faces a command reads (each command's discussion says what for).
+struct DataOptions: ParsableArguments {
+    @Option(help: "The data folder (default: $VAE_FACES_DATA).")
+    var data: String?
+
+    @Option(help: "The prepared cache (default: the data folder's, prepared when missing).")
+    var cache: String?
+
+    /// Whether a data folder or cache is named (--data, --cache or $VAE_FACES_DATA).
+    var isGiven: Bool {
+        data != nil || cache != nil || ProcessInfo.processInfo.environment[DataPreparation.environmentVariable] != nil
+    }
+
+    /// The prepared cache of --cache, or of --data / $VAE_FACES_DATA (prepared first when needed).
+    func open() throws -> PreparedCache {
+        let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
+        return try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
+            if case .note(let text) = event { printError(text) }
+        }
+    }
 }
 
 /// `--n`, `--seed`, `--temperature`: faces decoded from the prior, z = temperature · ε with ε ~

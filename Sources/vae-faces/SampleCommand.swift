@@ -61,11 +61,8 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "The attribute vectors for --edit (default: NAME.attributes.safetensors beside the model, computed when missing).")
     var vectors: String?
 
-    @Option(help: "The data folder, for --reconstruct and for computing attribute vectors (default: $VAE_FACES_DATA).")
-    var data: String?
-
-    @Option(help: "The prepared cache, for --reconstruct and for computing attribute vectors.")
-    var cache: String?
+    /// For --reconstruct and for computing attribute vectors.
+    @OptionGroup var data: DataOptions
 
     @OptionGroup var threads: ThreadOptions
 
@@ -101,19 +98,6 @@ struct SampleCommand: ParsableCommand {
         }
     }
 
-    /// Whether a data folder or cache is named (--data, --cache or $VAE_FACES_DATA).
-    private var dataGiven: Bool {
-        data != nil || cache != nil || ProcessInfo.processInfo.environment[DataPreparation.environmentVariable] != nil
-    }
-
-    /// The prepared cache of --data or --cache (prepared first when needed).
-    private func openData() throws -> PreparedCache {
-        let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
-        return try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
-            if case .note(let text) = event { printError(text) }
-        }
-    }
-
     func run() throws {
         threads.apply()
         if model.count > 1 { return try compareModels() }
@@ -122,9 +106,9 @@ struct SampleCommand: ParsableCommand {
         let vae = loaded.model
         let d = vae.configuration.latentDimension
         let edits = try self.edits
-        let prepared = reconstruct ? try openData() : nil
+        let prepared = reconstruct ? try data.open() : nil
         let attributeVectors = edits.isEmpty ? nil : try AttributeVectors.forEditing(
-            loaded, vectorsFile: vectors, data: { try prepared ?? (dataGiven ? openData() : nil) }, note: printError)
+            loaded, vectorsFile: vectors, data: { try prepared ?? (data.isGiven ? data.open() : nil) }, note: printError)
         var tiles: [Image8]
         var columns = self.columns
         if let prepared {

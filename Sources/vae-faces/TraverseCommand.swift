@@ -39,11 +39,8 @@ struct TraverseCommand: ParsableCommand {
     @Option(name: .customLong("from-test"), help: ArgumentHelp("Start from the posterior mean of test face K instead.", valueName: "K"))
     var fromTest: Int?
 
-    @Option(help: "The data folder (default: $VAE_FACES_DATA), for the KL ranking and --from-test.")
-    var data: String?
-
-    @Option(help: "The prepared cache, for the KL ranking and --from-test.")
-    var cache: String?
+    /// For the KL ranking and --from-test.
+    @OptionGroup var data: DataOptions
 
     @OptionGroup var threads: ThreadOptions
 
@@ -89,13 +86,9 @@ struct TraverseCommand: ParsableCommand {
         let loaded = try ModelFile.load(path: model, requireEncoder: true)
         let choice = try dimensions
         // Without data the library says what needs it.
-        let dataGiven = data != nil || cache != nil || ProcessInfo.processInfo.environment[DataPreparation.environmentVariable] != nil
         let prepared: PreparedCache?
-        if dataGiven && (fromTest != nil || choice.isRanked) {
-            let folder = data != nil || cache == nil ? try DataPreparation.resolveDataFolder(data) : nil
-            prepared = try DataPreparation.openOrPrepare(dataFolder: folder, cachePath: cache) { event in
-                if case .note(let text) = event { printError(text) }
-            }
+        if data.isGiven && (fromTest != nil || choice.isRanked) {
+            prepared = try data.open()
         } else {
             prepared = nil
         }
