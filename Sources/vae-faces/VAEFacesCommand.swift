@@ -14,6 +14,7 @@ struct VAEFacesCommand: ParsableCommand {
             TraverseCommand.self,
             ExportCommand.self,
             ArtifactScoreCommand.self,
+            StudyCommand.self,
             BenchCommand.self,
             SelfCheckCommand.self,
         ])
