@@ -204,3 +204,41 @@ struct StudyTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: study.folder.plot)) == Data(svg.utf8))
     }
 }
+
+/// The parts of `LinePlot` that study.svg added: shaded bands and panels in a grid.
+@Suite struct LinePlotBandTests {
+    /// The attribute `name` of the first element of `svg` that contains `marker`.
+    private func attribute(_ name: String, of marker: String, in svg: String) throws -> Double {
+        let element = try #require(svg.components(separatedBy: "<").first { $0.contains(marker) })
+        let value = try #require(element.components(separatedBy: " \(name)=\"").dropFirst().first?.split(separator: "\"").first)
+        return try #require(Double(value))
+    }
+
+    @Test func aBandIsShadedBetweenItsEndsAndTheAxisCoversIt() throws {
+        var plot = LinePlot(title: "t", xLabel: "step", yLabel: "R", logY: true)
+        plot.add("seed 0", x: [1, 2, 3], y: [1, 1.5, 2])
+        plot.addBand("noise", low: 0.1, high: 10)
+        plot.addBand("not on a log scale", low: -1, high: 1)       // left out
+        #expect(plot.bands.count == 1)
+        #expect(plot.axes.y.low <= -1 && plot.axes.y.high >= 1)
+        let svg = plot.svg()
+        let top = plot.position(x: 1, y: 10).y, bottom = plot.position(x: 1, y: 0.1).y
+        #expect(abs(try attribute("y", of: "class=\"band\"", in: svg) - top) < 0.01)
+        #expect(abs(try attribute("height", of: "class=\"band\"", in: svg) - (bottom - top)) < 0.01)
+        #expect(svg.contains(">noise</text>"))
+    }
+
+    @Test func panelsFillAGridRowByRow() {
+        let panel = { (title: String) -> LinePlot in
+            var plot = LinePlot(title: title, xLabel: "x", yLabel: "y")
+            plot.add("a", x: [0, 1], y: [0, 1])
+            return plot
+        }
+        let svg = LinePlot.svg(stacking: ["A", "B", "C"].map(panel), columns: 2)
+        #expect(svg.contains("width=\"1600.00\" height=\"1000.00\""))
+        let moves = svg.components(separatedBy: "class=\"panel\" transform=\"").dropFirst().map { $0.prefix { $0 != "\"" } }
+        #expect(moves == ["translate(800.00 0.00)", "translate(0 500.00)"])
+        // One column is the stack it always was.
+        #expect(LinePlot.svg(stacking: ["A", "B"].map(panel), columns: 1) == LinePlot.svg(stacking: ["A", "B"].map(panel)))
+    }
+}
