@@ -69,8 +69,9 @@ struct StudyCommand: ParsableCommand {
         if collectFolder != nil && !collect { throw ValidationError("a folder argument goes with --collect") }
         if !collect {
             guard out != nil else { throw ValidationError("choose the study folder: --out DIR") }
-            _ = try parsedDecoders()
-            _ = try parsedSeeds()
+            guard try !parsedDecoders().isEmpty, try !parsedSeeds().isEmpty else {
+                throw ValidationError("name at least one decoder (--decoders) and one seed (--seeds)")
+            }
         }
         for (name, value) in [("--steps", steps), ("--samples", samples), ("--resamples", resamples), ("--batch", batch)] where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")

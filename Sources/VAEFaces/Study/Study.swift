@@ -106,17 +106,14 @@ public struct Study: Sendable {
             stage("written \(folder.result(name))")
             try writeDocuments(try Study.readResults(in: folder.results))
         }
-        let report = try writeDocuments(try Study.readResults(in: folder.results))
-        return report
+        return try writeDocuments(try Study.readResults(in: folder.results))
     }
 
     /// Rebuilds study.json, study.md and study.svg in `out` from the result files in `folder`
     /// (its `results/` subfolder when there is one), without any run folder or data.
     public static func collect(from folder: String, to out: String) throws -> StudyReport {
         let results = FileManager.default.fileExists(atPath: folder + "/results") ? folder + "/results" : folder
-        var study = Study(out: out)
-        study.showTrainingProgress = false
-        return try study.writeDocuments(try readResults(in: results))
+        return try Study(out: out).writeDocuments(try readResults(in: results))
     }
 
     /// The run results in `folder` (every `<decoder>-seed<S>.json`), in decoder then seed order.
@@ -197,7 +194,7 @@ public struct Study: Sendable {
         StudyCurvePoint.rows(of: try CSVLog.read(path: run.log)).map { ($0.step, $0.valLoss) }
     }
 
-    /// The data options as `vae-faces` takes them.
+    /// The data options as `vae-faces` takes them (none: $VAE_FACES_DATA, as for the study).
     private var dataOptions: String {
         [data.map { "--data \($0)" }, cache.map { "--cache \($0)" }].compactMap { $0 }.joined(separator: " ")
     }
@@ -258,7 +255,7 @@ public struct Study: Sendable {
         let reconstructions = Sampler.reconstruct(model, cache: real.cache, indices: real.testIndices, batchSize: batchSize).reconstructions
         let count = { (module: any Module) in module.parameters.reduce(0) { $0 + $1.parameter.value.count } }
 
-        let reference = [data.map { "--reference \($0)" }, cache.map { "--reference \($0)" }].compactMap { $0 }.first ?? "--reference DATA"
+        let reference = "--reference " + (data ?? cache ?? "$VAE_FACES_DATA")
         let commands = training.commands + [
             "vae-faces export --model \(run.latestCheckpoint) --out \(modelPath)",
             "vae-faces eval --model \(modelPath) \(dataOptions) --split test --seed 0",
