@@ -188,8 +188,14 @@ struct StudyTests {
             #expect(try Data(contentsOf: URL(fileURLWithPath: folder.result(name))) == bytes && (try date(name)) == modified)
         }
 
-        // A run at its length without a result is adopted: scored again, not trained.
+        // A run that another process trains is skipped; once free, a run at its length without a
+        // result is adopted: scored again, not trained.
         try FileManager.default.removeItem(atPath: folder.result("pixeldcl-seed1"))
+        let lock = try RunLock(folder.run("pixeldcl-seed1"))
+        let busy = try run(study)
+        lock.release()
+        #expect(busy.stages.contains { $0.hasPrefix("pixeldcl-seed1: skipped") && $0.contains("another training process") }, "\(busy.stages)")
+        #expect(!FileManager.default.fileExists(atPath: folder.result("pixeldcl-seed1")) && busy.report.runs.count == 3)
         let adopted = try run(study)
         #expect(!adopted.stages.contains { $0.contains("training") }, "\(adopted.stages)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: folder.result("pixeldcl-seed1"))) == before[3].0)

@@ -87,7 +87,9 @@ public struct Study: Sendable {
     }
 
     /// Runs every decoder × seed not yet done, then writes the study's documents; returns the
-    /// report. Throws `Stopped` on a stop request, and file, data and training errors.
+    /// report. A run whose folder another process is training (`vae-faces train` holds its
+    /// `RunLock`) is skipped this time, with a stage line saying so. Throws `Stopped` on a stop
+    /// request, and file, data and training errors.
     public func run(events: @escaping (Event) -> Void = { _ in }) throws -> StudyReport {
         precondition(steps > 0 && samples > 0 && resamples > 0, "Study: steps, samples and resamples must be positive")
         let plan = decoders.flatMap { decoder in seeds.map { (decoder, $0) } }
@@ -97,6 +99,12 @@ public struct Study: Sendable {
             let stage = { (text: String) in events(.stage(index: offset + 1, count: plan.count, run: name, stage: text)) }
             if FileManager.default.fileExists(atPath: folder.result(name)) {
                 stage("done (\(folder.result(name)))")
+                continue
+            }
+            do {
+                try RunLock(folder.run(name)).release()
+            } catch {
+                stage("skipped: \(error)")
                 continue
             }
             let training = try train(decoder, seed, stage: stage, note: { events(.note($0)) })
