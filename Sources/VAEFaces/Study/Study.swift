@@ -59,7 +59,9 @@ public struct Study: Sendable {
         public let path: String
         public init(_ path: String) { self.path = path }
 
-        public func run(_ name: String) -> RunFolder { RunFolder(path + "/runs/" + name) }
+        /// The run folder's path as the study folder was given (relative stays relative), for commands.
+        public func runPath(_ name: String) -> String { path + "/runs/" + name }
+        public func run(_ name: String) -> RunFolder { RunFolder(runPath(name)) }
         public func model(_ name: String) -> String { path + "/models/" + name + ".safetensors" }
         public var results: String { path + "/results" }
         public func result(_ name: String) -> String { results + "/" + name + ".json" }
@@ -163,7 +165,7 @@ public struct Study: Sendable {
         let rule = StudyExtension(steps: steps)
         while true {
             let step = try Study.checkpointStep(run)
-            let validations = step > 0 ? try Study.validations(run) : []
+            let validations = step > 0 ? try Study.validations(run, upTo: step) : []
             guard let target = rule.nextTarget(step: step, validations: validations) else { break }
             var request = TrainingRequest(run: step > 0 ? .resume(folder: run.path) : .new(folder: run.path),
                                           length: .steps(target), decoder: decoder)
@@ -183,7 +185,7 @@ public struct Study: Sendable {
             if summary.outcome == .stopped { throw Stopped(run: name, step: summary.step) }
         }
         let checkpoint = try Checkpoint.read(path: run.latestCheckpoint)
-        let final = checkpoint.state.step, validations = try Study.validations(run)
+        let final = checkpoint.state.step, validations = try Study.validations(run, upTo: final)
         let chunks = final > steps ? (final - steps + rule.chunk - 1) / rule.chunk : 0
         let training = StudyTraining(targetSteps: steps, capSteps: rule.cap, extensionChunks: chunks,
                                      capped: rule.isCapped(step: final, validations: validations),
@@ -197,9 +199,10 @@ public struct Study: Sendable {
         return try Checkpoint.read(path: run.latestCheckpoint).state.step
     }
 
-    /// (step, val −ELBO) of every validation in the run's log.
-    private static func validations(_ run: RunFolder) throws -> [(step: Int, loss: Double)] {
-        StudyCurvePoint.rows(of: try CSVLog.read(path: run.log)).map { ($0.step, $0.valLoss) }
+    /// (step, val −ELBO) of the validations in the run's log up to `step`, the checkpoint's (rows
+    /// logged after it, before a crash, are not part of the run: a resume drops them).
+    private static func validations(_ run: RunFolder, upTo step: Int) throws -> [(step: Int, loss: Double)] {
+        StudyCurvePoint.rows(of: try CSVLog.read(path: run.log)).filter { $0.step <= step }.map { ($0.step, $0.valLoss) }
     }
 
     /// The data options as `vae-faces` takes them (none: $VAE_FACES_DATA, as for the study).
@@ -209,7 +212,7 @@ public struct Study: Sendable {
 
     /// The train command of the run, then one resume per chunk the rule added.
     private func trainCommands(_ decoder: DecoderKind, _ seed: UInt64, final: Int, rule: StudyExtension) -> [String] {
-        let run = folder.run(Study.runName(decoder, seed)).path
+        let run = folder.runPath(Study.runName(decoder, seed))
         var first = "vae-faces train \(dataOptions) --decoder \(decoder.rawValue) --seed \(seed) --steps \(min(final, steps)) --batch \(batchSize)"
         if let latentDimension { first += " --latent \(latentDimension)" }
         var commands = [first + " --out \(run)"]
@@ -265,7 +268,7 @@ public struct Study: Sendable {
 
         let reference = "--reference " + (data ?? cache ?? "$VAE_FACES_DATA")
         let commands = training.commands + [
-            "vae-faces export --model \(run.latestCheckpoint) --out \(modelPath)",
+            "vae-faces export --model \(folder.runPath(name))/latest.safetensors --out \(modelPath)",
             "vae-faces eval --model \(modelPath) \(dataOptions) --split test --seed 0",
             "vae-faces artifact-score --model \(modelPath) \(reference) --split test --n \(samples) --seed 0",
             "vae-faces artifact-score --model \(modelPath) \(reference) --split test --reconstructions",
