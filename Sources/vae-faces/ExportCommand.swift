@@ -24,8 +24,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try ModelFile.load(path: model, requireEncoder: true)
-        let record = loaded.metadata.filter { ModelExport.recordKeys.contains($0.key) }
-        try ModelExport.write(loaded.model, to: out, half: half, step: loaded.step, record: record)
+        try ModelExport.write(loaded, to: out, half: half)
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
         print("\(loaded.decoder.rawValue) model\(loaded.step.map { " (step \($0))" } ?? "") → \(out) "
               + "(\(loaded.model.stateDict.count) tensors, \(half ? "float16" : "float32"), \(size / 1024) KiB)")

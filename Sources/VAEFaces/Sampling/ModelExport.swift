@@ -36,4 +36,11 @@ public enum ModelExport {
 
     /// The metadata entries of a checkpoint or model file that describe how it was trained.
     public static let recordKeys = ["configuration", "training_state", "training_record"]
+
+    /// Writes the model of a checkpoint or model file with its step and training record
+    /// (`vae-faces export`).
+    public static func write(_ loaded: LoadedModel, to path: String, half: Bool = false) throws {
+        try write(loaded.model, to: path, half: half, step: loaded.step,
+                  record: loaded.metadata.filter { recordKeys.contains($0.key) })
+    }
 }

@@ -10,14 +10,22 @@ import TensorIO
 ///     plot.add("val", x: valSteps, y: valLoss)
 ///     try plot.write(to: run + "/loss.svg")
 ///
-/// Points with a non-finite coordinate (or y ≤ 0 on a log scale) are left out. Several plots
-/// stack into one SVG as panels, one under another (`svg(stacking:)`).
+/// Points with a non-finite coordinate (or y ≤ 0 on a log scale) are left out. A band (`addBand`)
+/// shades a range of y across the whole plot, such as the range a quantity takes by chance.
+/// Several plots go into one SVG as panels, one under another or in a grid (`svg(stacking:columns:)`).
 public struct LinePlot {
     public struct Series {
         public var name: String
         public var points: [(x: Double, y: Double)]
         /// Draw a dot at each point (set for short series, such as one value per epoch).
         public var markers: Bool
+    }
+
+    /// A shaded horizontal band from y = `low` to y = `high`, drawn under the series.
+    public struct Band {
+        public var name: String
+        public var low: Double
+        public var high: Double
     }
 
     /// The plot area within the image, in pixels (y grows downwards).
@@ -32,6 +40,7 @@ public struct LinePlot {
     public var width: Double = 800
     public var height: Double = 500
     public private(set) var series: [Series] = []
+    public private(set) var bands: [Band] = []
 
     /// Line colours, in the order series are added (then repeating).
     public static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
@@ -50,13 +59,20 @@ public struct LinePlot {
         series.append(Series(name: name, points: points, markers: markers ?? (points.count <= 30)))
     }
 
+    /// Adds a shaded band (left out unless both ends are finite, and positive on a log scale);
+    /// the y axis covers it.
+    public mutating func addBand(_ name: String, low: Double, high: Double) {
+        guard low.isFinite, high.isFinite, !logY || min(low, high) > 0 else { return }
+        bands.append(Band(name: name, low: min(low, high), high: max(low, high)))
+    }
+
     public var area: Area { Area(left: 75, top: 40, right: width - 20, bottom: height - 55) }
 
     /// The axis ranges (y in log10 units on a log scale) after rounding out to ticks, and the ticks.
     public var axes: (x: Axis, y: Axis) {
         let points = series.flatMap(\.points)
         let x = Axis(covering: points.map(\.x), log: false)
-        let y = Axis(covering: points.map(\.y), log: logY)
+        let y = Axis(covering: points.map(\.y) + bands.flatMap { [$0.low, $0.high] }, log: logY)
         return (x, y)
     }
 
@@ -70,12 +86,15 @@ public struct LinePlot {
     /// The SVG document.
     public func svg() -> String { Self.svg(stacking: [self]) }
 
-    /// One SVG document of `panels` (at least one), one under another: as wide as the widest,
-    /// as high as all together. Each panel after the first is a group moved down by the heights
-    /// above it.
-    public static func svg(stacking panels: [LinePlot]) -> String {
-        precondition(!panels.isEmpty, "LinePlot.svg: no panels")
-        let width = panels.map(\.width).max()!, height = panels.map(\.height).reduce(0, +)
+    /// One SVG document of `panels` (at least one), in rows of `columns` panels, one row under
+    /// another: each column as wide as the widest panel, each row as high as its highest. Each
+    /// panel after the first is a group moved to its place.
+    public static func svg(stacking panels: [LinePlot], columns: Int = 1) -> String {
+        precondition(!panels.isEmpty && columns > 0, "LinePlot.svg: \(panels.count) panels in \(columns) columns")
+        let rows = stride(from: 0, to: panels.count, by: columns).map { Array(panels[$0..<min(panels.count, $0 + columns)]) }
+        let column = panels.map(\.width).max()!
+        let width = column * Double(min(columns, panels.count))
+        let height = rows.map { $0.map(\.height).max()! }.reduce(0, +)
         var out = """
             <?xml version="1.0" encoding="UTF-8"?>
             <svg xmlns="http://www.w3.org/2000/svg" width="\(n(width))" height="\(n(height))" viewBox="0 0 \(n(width)) \(n(height))" font-family="sans-serif" font-size="12">
@@ -83,9 +102,13 @@ public struct LinePlot {
 
             """
         var top = 0.0
-        for panel in panels {
-            out += top == 0 ? panel.panel() : "<g class=\"panel\" transform=\"translate(0 \(n(top)))\">\n" + panel.panel() + "</g>\n"
-            top += panel.height
+        for row in rows {
+            for (index, panel) in row.enumerated() {
+                let left = index == 0 ? "0" : n(Double(index) * column)
+                out += top == 0 && index == 0 ? panel.panel()
+                    : "<g class=\"panel\" transform=\"translate(\(left) \(n(top)))\">\n" + panel.panel() + "</g>\n"
+            }
+            top += row.map(\.height).max()!
         }
         return out + "</svg>\n"
     }
@@ -120,7 +143,12 @@ public struct LinePlot {
         let yLabelText = escape(yLabel) + (logY ? " (log scale)" : "")
         out += "<text transform=\"translate(18 \(n((a.top + a.bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">\(yLabelText)</text>\n"
 
-        // The series, then the legend in the top-right corner.
+        // The bands, the series, then the legend in the top-right corner.
+        for band in bands {
+            let (high, low) = (yAxis.fraction(band.high), yAxis.fraction(band.low))
+            let top = a.bottom - min(1, high) * (a.bottom - a.top), bottom = a.bottom - max(0, low) * (a.bottom - a.top)
+            out += "<rect class=\"band\" data-name=\"\(escape(band.name))\" x=\"\(n(a.left))\" y=\"\(n(top))\" width=\"\(n(a.right - a.left))\" height=\"\(n(max(0, bottom - top)))\" fill=\"#999999\" fill-opacity=\"0.25\"/>\n"
+        }
         for (index, s) in series.enumerated() where !s.points.isEmpty {
             let color = Self.colors[index % Self.colors.count]
             let pixels = s.points.map { position(x: $0.x, y: $0.y, xAxis: xAxis, yAxis: yAxis, area: a) }
@@ -130,12 +158,18 @@ public struct LinePlot {
             }
         }
         out += "<g class=\"legend\">\n"
-        let legendWidth = 30 + 7 * Double(series.map(\.name.count).max() ?? 0)
+        let legendWidth = 30 + 7 * Double((series.map(\.name.count) + bands.map(\.name.count)).max() ?? 0)
+        let legendX = a.right - legendWidth - 10
         for (index, s) in series.enumerated() {
             let color = Self.colors[index % Self.colors.count]
-            let (x, y) = (a.right - legendWidth - 10, a.top + 18 + 18 * Double(index))
-            out += "<line x1=\"\(n(x))\" y1=\"\(n(y - 4))\" x2=\"\(n(x + 20))\" y2=\"\(n(y - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
-            out += "<text x=\"\(n(x + 26))\" y=\"\(n(y))\">\(escape(s.name))</text>\n"
+            let y = a.top + 18 + 18 * Double(index)
+            out += "<line x1=\"\(n(legendX))\" y1=\"\(n(y - 4))\" x2=\"\(n(legendX + 20))\" y2=\"\(n(y - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+            out += "<text x=\"\(n(legendX + 26))\" y=\"\(n(y))\">\(escape(s.name))</text>\n"
+        }
+        for (index, band) in bands.enumerated() {
+            let y = a.top + 18 + 18 * Double(series.count + index)
+            out += "<rect x=\"\(n(legendX))\" y=\"\(n(y - 10))\" width=\"20\" height=\"10\" fill=\"#999999\" fill-opacity=\"0.25\"/>"
+            out += "<text x=\"\(n(legendX + 26))\" y=\"\(n(y))\">\(escape(band.name))</text>\n"
         }
         return out + "</g>\n"
     }
@@ -197,9 +231,9 @@ public struct LinePlot {
         try Self.write([self], to: path)
     }
 
-    /// Writes the SVG of `panels` stacked (`svg(stacking:)`) to `path` atomically.
-    public static func write(_ panels: [LinePlot], to path: String) throws {
-        try AtomicWrite.write(Data(svg(stacking: panels).utf8), to: path)
+    /// Writes the SVG of `panels` (`svg(stacking:columns:)`) to `path` atomically.
+    public static func write(_ panels: [LinePlot], columns: Int = 1, to path: String) throws {
+        try AtomicWrite.write(Data(svg(stacking: panels, columns: columns).utf8), to: path)
     }
 
     private func position(x: Double, y: Double, xAxis: Axis, yAxis: Axis, area a: Area) -> (x: Double, y: Double) {

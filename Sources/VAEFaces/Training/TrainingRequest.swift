@@ -38,6 +38,8 @@ public struct TrainingRequest: Sendable {
     public var sampleEvery: Int?
     public var checkpointEvery: Int? = 200
     public var evalEvery: Int?
+    /// Validate on at most this many val images (nil: all; for quick tests).
+    public var validationLimit: Int?
 
     public init(run: Run, length: Length, decoder: DecoderKind? = nil) {
         self.run = run
@@ -95,7 +97,8 @@ public struct TrainingRequest: Sendable {
         case .steps(let count): steps = count
         case .epochs(let count): steps = count * stepsPerEpoch
         }
-        let schedule = TrainingSchedule(steps: steps, sampleEvery: sampleEvery, checkpointEvery: checkpointEvery, evalEvery: evalEvery)
+        let schedule = TrainingSchedule(steps: steps, sampleEvery: sampleEvery, checkpointEvery: checkpointEvery, evalEvery: evalEvery,
+                                        validationLimit: validationLimit)
         try schedule.validate()
 
         let trainer: Trainer
