@@ -159,6 +159,7 @@ struct FaultTests {
     @Test func checkpointOfAnotherModelIsRefused() throws {
         let (cache, _, _) = try smallCache(count: 8)
         let run = RunFolder(try makeTemporaryFolder() + "/run")
+        defer { TrainingTestData.remove(run.path) }   // checkpoints of 14 MB
         var huge = smallConfiguration
         huge.model.latentDimension = 1 << 40
         let cases: [(VAE, TrainingConfiguration, String)] = [
@@ -199,6 +200,7 @@ struct FaultTests {
         let after = Evaluation.run(model, cache: cache, indices: all, batchSize: 4, noiseSeed: 0)
         #expect(after.negativeELBO == before.negativeELBO)
         let run = RunFolder(try makeTemporaryFolder() + "/run")
+        defer { TrainingTestData.remove(run.path) }   // checkpoints of 14 MB
         let trainer = try Trainer(configuration: smallConfiguration, schedule: TrainingSchedule(steps: 2, validationLimit: 2),
                                   folder: run, cache: cache)
         trainer.showProgress = false
@@ -212,6 +214,7 @@ struct FaultTests {
     /// A `--latents` file holding a NaN: one line naming it, and no picture written.
     @Test func latentsWithNaNAreRefused() throws {
         let folder = try makeTemporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         try writeCheckpoint(folder + "/latest.safetensors", model: VAE(configuration: smallConfiguration.model, seed: 1))
         var values = [Float](repeating: 0.5, count: 16)
         values[10] = .nan
@@ -227,6 +230,7 @@ struct FaultTests {
     /// one line each, nothing allocated for them, nothing written.
     @Test func hugeDeclaredTensorSizesAreRefused() throws {
         let folder = try makeTemporaryFolder()
+        defer { TrainingTestData.remove(folder) }
         let json = Array(#"{"decoder.fc.weight":{"dtype":"F32","shape":[4096,1073741824],"data_offsets":[0,17592186044416]}}"#.utf8)
         var model = [UInt8](repeating: 0, count: 8) + json + [UInt8](repeating: 0, count: 64)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { model.replaceSubrange(0..<8, with: $0) }
