@@ -16,29 +16,33 @@ public enum AtomicWrite {
 
     /// Calls `fill` with a handle on a temporary file next to `path`, then renames it to `path`.
     /// If `fill` throws, the temporary file is removed, `path` is left untouched and the error is
-    /// rethrown. Failures of the file system throw `FileError` naming `path`.
+    /// rethrown; an error of the file system (the handle's "no space left on device") as a
+    /// one-line `FileError` naming `path`, like every other failure of the file system here.
     public static func write(to path: String, _ fill: (FileHandle) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw FileError(file: path, "cannot create the folder \(folder.path)")
+            throw FileError(file: path, "cannot create the folder \(folder.path): \(FileError.reason(error))")
         }
         let temp = folder.appendingPathComponent(
             ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
-            throw FileError(file: path, "cannot create a file in \(folder.path)")
+        let descriptor = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw FileError(file: path, "cannot create a file in \(folder.path): \(String(cString: strerror(errno)))")
         }
         do {
-            let handle = try FileHandle(forWritingTo: temp)
+            let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             do {
                 try fill(handle)
                 try handle.synchronize()
                 try handle.close()
             } catch {
                 try? handle.close()
-                throw error
+                let domain = (error as NSError).domain
+                let fromFileSystem = domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain
+                throw fromFileSystem ? FileError(file: path, "cannot write: \(FileError.reason(error))") : error
             }
             if rename(temp.path, url.path) != 0 {
                 throw FileError(file: path, "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")

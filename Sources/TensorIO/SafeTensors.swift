@@ -293,7 +293,7 @@ public struct SafeTensorsWriter {
                 guard failure == nil else { return }
                 do { try handle.write(contentsOf: chunk) } catch { failure = error }
             }
-            if let failure { throw FileError(file: path, "cannot write: \(failure.localizedDescription)") }
+            if let failure { throw failure }
         }
     }
 

@@ -5,7 +5,7 @@ import VAEFaces
 
 /// The `vae-faces` executable built next to this test bundle (SwiftPM builds it for this test
 /// target, which depends on it), or nil.
-private let executable: String? = {
+let executable: String? = {
     var folders = ProcessInfo.processInfo.arguments.filter { $0.contains(".xctest") }
         .map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
     folders.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path)
@@ -17,7 +17,7 @@ private let executable: String? = {
 /// Runs the executable; returns (status, standard error, standard output) after it ends (the
 /// status is the signal number when a signal ended it).
 @discardableResult
-private func runTool(_ arguments: [String], whileRunning: ((Process) -> Void)? = nil) throws
+func runTool(_ arguments: [String], whileRunning: ((Process) -> Void)? = nil) throws
     -> (status: Int32, stderr: String, stdout: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable!)

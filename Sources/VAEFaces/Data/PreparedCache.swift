@@ -2,7 +2,7 @@ import Foundation
 import TensorIO
 
 /// The prepared data set: every image of a data folder decoded, cropped and area-resized once,
-/// in one file that training maps into memory.
+/// in one file that training reads into memory.
 ///
 /// File layout (version 1, little-endian):
 ///
@@ -31,8 +31,15 @@ import TensorIO
 /// Images come first so that preparation streams them to disk as they are decoded; the header
 /// is written last. Opening validates magic, version, sizes and the checksum, so a truncated,
 /// corrupt or foreign file is refused with a message, never read as faces.
+///
+/// `open` copies the file into memory of its own (the checksum reads every byte anyway) instead
+/// of mapping it: a mapped file that another program truncates or rewrites in place while a
+/// run reads it (`cp`, `truncate`, a tool opening it with O_TRUNC) kills the reader with SIGBUS
+/// at the first page past the new end, and no check before touching a page can close that race.
+/// The copy is immune: a run goes on with the data it validated. (`prepare` itself never
+/// rewrites a cache in place: it writes a new file and renames it over the old one.)
 public final class PreparedCache: @unchecked Sendable {
-    // Immutable after `open`: the mapping is read-only and every property is a `let`, so one
+    // Immutable after `open`: the copy is read-only and every property is a `let`, so one
     // cache can be shared by any number of threads.
 
     public static let magic: [UInt8] = [0x89, 0x56, 0x46, 0x43, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -111,10 +118,10 @@ public final class PreparedCache: @unchecked Sendable {
         return head.elementsEqual(magic)
     }
 
-    /// Maps and validates a cache file. Errors name the file and the problem (missing, foreign,
-    /// other version, truncated, corrupt).
+    /// Reads a cache file into memory and validates it. Errors name the file and the problem
+    /// (missing, foreign, other version, truncated, corrupt).
     public static func open(path: String) throws -> PreparedCache {
-        let fd = Foundation.open(path, O_RDONLY)
+        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw FileError(file: path, errno == ENOENT ? "no such cache file" : "cannot open: \(String(cString: strerror(errno)))")
         }
@@ -126,16 +133,33 @@ public final class PreparedCache: @unchecked Sendable {
             throw FileError(file: path, size >= magic.count && hasMagic(path: path)
                 ? "truncated vae-faces cache (\(size) bytes)" : "not a vae-faces prepared cache (\(size) bytes)")
         }
-        guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
+        guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapping != UnsafeMutableRawPointer(bitPattern: -1) else {
-            throw FileError(file: path, "cannot map into memory: \(String(cString: strerror(errno)))")
+            throw FileError(file: path, "cannot allocate \(size) bytes for the cache: \(String(cString: strerror(errno)))")
         }
         do {
+            try readAll(fd, into: mapping, size: size, path: path)
+            mprotect(mapping, size, PROT_READ)
             let tables = try validate(UnsafeRawBufferPointer(start: mapping, count: size), source: path)
             return PreparedCache(path: path, tables: tables, base: UnsafeRawPointer(mapping), mappedSize: size)
         } catch {
             munmap(mapping, size)
             throw error
+        }
+    }
+
+    /// Reads the `size` bytes of the file `fd` into `buffer`; a file that turns out shorter (cut
+    /// since `fstat`) is reported as truncated.
+    private static func readAll(_ fd: Int32, into buffer: UnsafeMutableRawPointer, size: Int, path: String) throws {
+        var done = 0
+        while done < size {
+            let n = pread(fd, buffer + done, min(size - done, 1 << 30), off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw FileError(file: path, n == 0 ? "truncated vae-faces cache: it ended after \(done) of \(size) bytes while being read"
+                                                    : "cannot read: \(String(cString: strerror(errno)))")
+            }
+            done += n
         }
     }
 
@@ -151,7 +175,7 @@ public final class PreparedCache: @unchecked Sendable {
     }
 
     /// Validates the bytes of a whole cache file (magic, version, sizes, checksum, tables) and
-    /// returns its tables; `source` names the file in errors. `open` calls it on the mapping.
+    /// returns its tables; `source` names the file in errors. `open` calls it on its copy.
     public static func validate(_ bytes: UnsafeRawBufferPointer, source path: String) throws -> Tables {
         guard let base = bytes.baseAddress, bytes.count >= headerSize else {
             throw FileError(file: path, "not a vae-faces prepared cache (\(bytes.count) bytes)")

@@ -121,6 +121,7 @@ public enum Checkpoint {
         } catch {
             throw FileError(file: path, "damaged checkpoint: its configuration or training state metadata cannot be read (\(error))")
         }
+        try checkTensors(of: archive, describe: configuration.model)
         guard state.restoredNoiseGenerator != nil, state.step >= 0 else {
             throw FileError(file: path, "damaged checkpoint: invalid training state (step \(state.step), noise generator \(state.noiseGenerator))")
         }
@@ -128,6 +129,18 @@ public enum Checkpoint {
             throw FileError(file: path, "damaged checkpoint: no valid \"adam_step\" in its metadata")
         }
         return File(archive: archive, configuration: configuration, state: state, adamStep: adamStep)
+    }
+
+    /// Throws unless the tensors are those of the model the metadata describes (its decoder kind
+    /// and latent size): a file whose metadata and tensors come from different models — another
+    /// run's tensors under this run's metadata, or a damaged latent size — is refused before a
+    /// model is built from the metadata (a huge latent size would allocate without bound).
+    static func checkTensors(of archive: SafeTensorsArchive, describe model: VAEConfiguration) throws {
+        let decoder = try? ModelFile.inferDecoder(archive, decoderPrefix: "decoder.")
+        let fc = archive.shape("decoder.fc.weight")
+        if decoder == model.decoder && fc == [256 * 4 * 4, model.latentDimension] { return }
+        let tensors = "\(decoder?.rawValue ?? "unknown") decoder, decoder.fc.weight \(fc.map { "\($0)" } ?? "missing")"
+        throw FileError(file: archive.source, "belongs to another model: its metadata describes a \(model.decoder.rawValue) VAE with latent size \(model.latentDimension), but its tensors are another's (\(tensors))")
     }
 
     /// Copies the checkpoint's weights, buffers and Adam state into a model and optimiser built

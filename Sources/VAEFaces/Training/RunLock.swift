@@ -19,7 +19,7 @@ public final class RunLock {
         do {
             try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true)
         } catch {
-            throw FileError(file: folder.path, "cannot create the run folder: \(error.localizedDescription)")
+            throw FileError(file: folder.path, "cannot create the run folder: \(FileError.reason(error))")
         }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileError(file: path, "cannot open the run's lock file: \(String(cString: strerror(errno)))") }
