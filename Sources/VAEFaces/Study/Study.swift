@@ -88,13 +88,14 @@ public struct Study: Sendable {
         public var description: String { "stopped: \(run) at step \(step); run the same study command again to continue" }
     }
 
-    /// Runs every decoder × seed not yet done, then writes the study's documents; returns the
+    /// Runs every seed × decoder not yet done (seed-major), then writes the study's documents; returns the
     /// report. A run whose folder another process is training (`vae-faces train` holds its
     /// `RunLock`) is skipped this time, with a stage line saying so. Throws `Stopped` on a stop
     /// request, and file, data and training errors.
     public func run(events: @escaping (Event) -> Void = { _ in }) throws -> StudyReport {
         precondition(steps > 0 && samples > 0 && resamples > 0, "Study: steps, samples and resamples must be positive")
-        let plan = decoders.flatMap { decoder in seeds.map { (decoder, $0) } }
+        // Seed by seed, so that a study stopped early already has every decoder's first seed.
+        let plan = seeds.flatMap { seed in decoders.map { ($0, seed) } }
         var real: RealFaces?
         for (offset, (decoder, seed)) in plan.enumerated() {
             let name = Study.runName(decoder, seed)
