@@ -24,11 +24,7 @@ struct StudyCommand: ParsableCommand {
             measure between decoders, not comparable to published discretised bits/dim.
             """)
 
-    @Option(help: "The data folder (default: $VAE_FACES_DATA).")
-    var data: String?
-
-    @Option(help: "The prepared cache (default: the data folder's).")
-    var cache: String?
+    @OptionGroup var data: DataOptions
 
     @Option(help: "The study folder (default with --collect: the collected folder).")
     var out: String?
@@ -102,7 +98,7 @@ struct StudyCommand: ParsableCommand {
             report = try Study.collect(from: folder, to: out ?? folder)
             printError("rebuilt study.json, study.md and study.svg in \(out ?? folder) from \(report.runs.count) results")
         } else {
-            var study = Study(out: out!, data: data, cache: cache)
+            var study = Study(out: out!, data: data.data, cache: data.cache)
             study.decoders = try parsedDecoders()
             study.seeds = try parsedSeeds()
             study.steps = steps
