@@ -1,6 +1,7 @@
 // The FID Inception-v3 of pytorch-fid (`pytorch_fid/inception.py`, the TensorFlow FID network):
 // 8-bit RGB faces in, the 2048 pool3 features out, inference only.
 
+import Foundation
 import NeuralCore
 import TensorIO
 
@@ -78,6 +79,31 @@ public final class InceptionV3: Sendable {
     /// Reads the weights from the safetensors file at `path` (see `init(archive:)`).
     public convenience init(contentsOf path: String) throws {
         try self.init(archive: SafeTensorsArchive.read(path: path))
+    }
+
+    // MARK: where the weights come from
+
+    /// The environment variable naming the weights file when `--inception` is not given.
+    public static let environmentVariable = "VAE_FACES_INCEPTION"
+
+    /// How to get the weights: pytorch-fid downloads the FID network's `.pth` and this converts
+    /// its `InceptionV3` state_dict, on any machine with PyTorch and internet access.
+    public static let conversion = "pip install pytorch-fid safetensors && python -c \"from pytorch_fid.inception import "
+        + "InceptionV3; from safetensors.torch import save_file; "
+        + "save_file(InceptionV3().state_dict(), 'pt_inception-2015-12-05.safetensors')\""
+
+    /// The weights file: `option` (from `--inception`), else `$VAE_FACES_INCEPTION`; with
+    /// neither, or a file that is not there, a one-line error that says how to make it.
+    public static func resolveWeightsFile(_ option: String?,
+                                          environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        guard let path = [option, environment[environmentVariable]].compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
+            throw VAEFacesError("no FID Inception weights: pass --inception FILE or set \(environmentVariable)=FILE, "
+                + "a safetensors file made with: \(conversion)")
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FileError(file: path, "no such file: the FID Inception weights are made with: \(conversion)")
+        }
+        return path
     }
 
     /// The pool3 features of `count` 8-bit RGB images of side × side pixels, HWC bytes one image
