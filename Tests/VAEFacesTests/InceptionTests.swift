@@ -69,6 +69,60 @@ import Testing
         #expect(error < 1e-4, "relative error \(error)")
     }
 
+    /// Each kernel shape of the network, BatchNorm folded in, against the naive convolution
+    /// followed by BatchNorm (ε = 0.001) and ReLU; the one-axis paddings as rows or columns
+    /// of the naive convolution padded on both axes.
+    @Test(arguments: [(1, 1, 1, 0, 0), (3, 3, 2, 0, 0), (5, 5, 1, 2, 2), (1, 7, 1, 0, 3), (7, 1, 1, 3, 0),
+                      (1, 3, 1, 0, 1), (3, 1, 1, 1, 0)])
+    func foldedConvolutionMatchesConvolutionBatchNormReLU(kh: Int, kw: Int, stride: Int, ph: Int, pw: Int) {
+        let (c, m, h, w) = (5, 4, 9, 8)
+        let x = TestSupport.Reference.randomTensor([1, c, h, w], seed: 1), weight = TestSupport.Reference.randomTensor([m, c, kh, kw], seed: 2)
+        let gamma = (0..<m).map { 1 + 0.1 * Float($0) }, beta = (0..<m).map { 0.05 * Float($0) - 0.1 }
+        let mean = (0..<m).map { 0.1 - 0.03 * Float($0) }, variance = (0..<m).map { 0.5 + 0.2 * Float($0) }
+        let conv = FoldedConvolution(inputChannels: c, outputChannels: m, kernel: (kh, kw), stride: stride,
+                                     padding: (ph, pw), convolution: weight.array, gamma: gamma, beta: beta,
+                                     runningMean: mean, runningVariance: variance)
+        let shape = MapShape(channels: c, height: h, width: w), out = conv.outputShape(shape)
+        var y = [Float](repeating: .nan, count: out.count)
+        var scratch = [Float](repeating: .nan, count: max(conv.scratchCount(shape), 1))
+        y.withUnsafeMutableBufferPointer { y in
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                conv.forward(x.buffer.baseAddress!, shape: shape, into: y.baseAddress!, scratch: scratch.baseAddress!)
+            }
+        }
+        let padding = max(ph, pw)
+        let full = TestSupport.Reference.conv(RefTensor(x), RefTensor(weight), stride: stride, padding: padding)
+        let (fh, fw) = (full.shape[2], full.shape[3])
+        var expected = [Float]()
+        for o in 0..<m {
+            for i in 0..<out.height {
+                for j in 0..<out.width {
+                    let v = full.data[full.at(0, o, i + padding - ph, j + padding - pw)]
+                    let bn = (v - Double(mean[o])) / (Double(variance[o]) + 0.001).squareRoot() * Double(gamma[o]) + Double(beta[o])
+                    expected.append(Float(max(bn, 0)))
+                }
+            }
+        }
+        #expect(out.height == fh - 2 * (padding - ph) && out.width == fw - 2 * (padding - pw))
+        #expect(relativeMaxError(y, expected) < 1e-5)
+    }
+
+    @Test func poolsAverageInsideTheImageAndTakeTheMaximum() {
+        let plane: [Float] = (1...16).map(Float.init)  // 4×4, rows 1–4, 5–8, …
+        let shape = MapShape(channels: 1, height: 4, width: 4)
+        func pooled(_ pool: InceptionPool) -> [Float] {
+            var out = [Float](repeating: .nan, count: pool.outputShape(shape).count)
+            plane.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { pool.forward(p.baseAddress!, shape: shape, into: $0.baseAddress!) } }
+            return out
+        }
+        // count_include_pad=False: the corner averages its 4 pixels, an edge pixel its 6.
+        let average = pooled(.average)
+        #expect(average[0] == (1 + 2 + 5 + 6) / 4 && average[1] == (1 + 2 + 3 + 5 + 6 + 7) / 6)
+        #expect(average[5] == (1 + 2 + 3 + 5 + 6 + 7 + 9 + 10 + 11) / 9)
+        #expect(pooled(.max(stride: 2, padding: 0)) == [11])
+        #expect(pooled(.max(stride: 1, padding: 1)) == [6, 7, 8, 8, 10, 11, 12, 12, 14, 15, 16, 16, 14, 15, 16, 16])
+    }
+
     @Test func missingOrMisshapenWeightsNameTheTensor() throws {
         let empty = try SafeTensorsArchive.parse(SafeTensorsWriter().encode(), source: "empty.safetensors")
         #expect(throws: FileError(file: "empty.safetensors",
