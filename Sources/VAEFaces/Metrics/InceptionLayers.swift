@@ -1,0 +1,237 @@
+// The pieces of the FID Inception-v3 (`InceptionV3`), inference only, one C×H×W image at a time:
+// the convolution with its BatchNorm folded in, the two poolings, the bilinear resize of the input.
+
+import NeuralCore
+
+/// The shape of one image's activations: C planes of H×W floats (NCHW, one image).
+struct MapShape: Equatable, Sendable {
+    var channels: Int
+    var height: Int
+    var width: Int
+
+    var count: Int { channels * height * width }
+    var pixels: Int { height * width }
+}
+
+/// A BasicConv2d of the FID Inception (a convolution without bias, BatchNorm with ε = 0.001, ReLU)
+/// with the BatchNorm folded into the convolution at load time:
+/// y = ReLU(W′ ⋆ x + b′), W′ = W·γ/√(σ² + ε), b′ = β − μ·γ/√(σ² + ε) (μ, σ² the running statistics).
+///
+/// Any kernel, stride and padding per axis (the 1×7, 7×1, 1×3 and 3×1 kernels pad one axis only):
+/// im2col + SGEMM; a 1×1 stride-1 convolution is the SGEMM alone. A padding that differs between
+/// the axes is made explicit first (a zero-bordered copy), so the project's `im2col` runs it unpadded.
+struct FoldedConvolution: Sendable {
+    let inputChannels: Int
+    let outputChannels: Int
+    let kernelHeight: Int
+    let kernelWidth: Int
+    let stride: Int
+    let paddingHeight: Int
+    let paddingWidth: Int
+    /// W′ [M, C·kh·kw] (PyTorch's [Cout, Cin, kh, kw], row-major).
+    let weight: [Float]
+    /// b′ [M].
+    let bias: [Float]
+
+    /// The BatchNorm ε of torchvision's BasicConv2d.
+    static let batchNormEpsilon = 0.001
+
+    /// Folds BatchNorm (γ, β, running mean μ, running variance σ², each [M]) into the
+    /// convolution weights `convolution` [M, C, kh, kw], in Double.
+    init(inputChannels: Int, outputChannels: Int, kernel: (height: Int, width: Int), stride: Int = 1,
+         padding: (height: Int, width: Int) = (0, 0), convolution: [Float],
+         gamma: [Float], beta: [Float], runningMean: [Float], runningVariance: [Float]) {
+        let patch = inputChannels * kernel.height * kernel.width
+        precondition(convolution.count == outputChannels * patch && gamma.count == outputChannels
+                     && beta.count == outputChannels && runningMean.count == outputChannels
+                     && runningVariance.count == outputChannels, "FoldedConvolution: sizes")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        kernelHeight = kernel.height
+        kernelWidth = kernel.width
+        self.stride = stride
+        paddingHeight = padding.height
+        paddingWidth = padding.width
+        var weight = [Float](repeating: 0, count: convolution.count)
+        var bias = [Float](repeating: 0, count: outputChannels)
+        for o in 0..<outputChannels {
+            let scale = Double(gamma[o]) / (Double(runningVariance[o]) + Self.batchNormEpsilon).squareRoot()
+            for i in o * patch..<(o + 1) * patch { weight[i] = Float(Double(convolution[i]) * scale) }
+            bias[o] = Float(Double(beta[o]) - Double(runningMean[o]) * scale)
+        }
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// A 1×1 stride-1 convolution: the input planes are already the column matrix.
+    var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && paddingHeight == 0 && paddingWidth == 0 }
+
+    func outputShape(_ input: MapShape) -> MapShape {
+        precondition(input.channels == inputChannels, "FoldedConvolution: \(input.channels) channels, expected \(inputChannels)")
+        return MapShape(channels: outputChannels,
+                        height: (input.height + 2 * paddingHeight - kernelHeight) / stride + 1,
+                        width: (input.width + 2 * paddingWidth - kernelWidth) / stride + 1)
+    }
+
+    /// The geometry `im2col` runs: the input itself, or its zero-bordered copy when the padding
+    /// differs between the axes.
+    private func geometry(_ input: MapShape) -> ConvGeometry {
+        let explicit = paddingHeight != paddingWidth
+        return ConvGeometry(channels: inputChannels,
+                            height: input.height + (explicit ? 2 * paddingHeight : 0),
+                            width: input.width + (explicit ? 2 * paddingWidth : 0),
+                            kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
+                            padding: explicit ? 0 : paddingHeight)
+    }
+
+    /// Scratch floats `forward` needs on an input of `input`'s shape.
+    func scratchCount(_ input: MapShape) -> Int {
+        if isPointwise { return 0 }
+        let g = geometry(input)
+        return (paddingHeight != paddingWidth ? g.channels * g.inputPixels : 0) + g.patchSize * g.outputPixels
+    }
+
+    /// y = ReLU(W′ ⋆ x + b′) for one image x of `shape` into `output` (NCHW).
+    func forward(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>,
+                 scratch: UnsafeMutablePointer<Float>) {
+        let pixels = outputShape(shape).pixels, patch = inputChannels * kernelHeight * kernelWidth
+        var column = input
+        if !isPointwise {
+            let g = geometry(shape)
+            var source = input, columnStart = scratch
+            if paddingHeight != paddingWidth {
+                zeroBordered(input, shape: shape, into: scratch)
+                source = UnsafePointer(scratch)
+                columnStart = scratch + g.channels * g.inputPixels
+            }
+            im2col(g, source: source, channelStride: g.inputPixels, column: columnStart, ldc: pixels)
+            column = UnsafePointer(columnStart)
+        }
+        weight.withUnsafeBufferPointer { w in
+            sgemm(m: outputChannels, n: pixels, k: patch, a: w.baseAddress!, lda: patch, b: column, ldb: pixels,
+                  c: output, ldc: pixels)
+        }
+        for o in 0..<outputChannels {
+            let row = output + o * pixels, b = bias[o]
+            for i in 0..<pixels { row[i] = max(row[i] + b, 0) }
+        }
+    }
+
+    /// The input with `paddingHeight` zero rows above and below and `paddingWidth` zero columns
+    /// on each side.
+    private func zeroBordered(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>) {
+        let h = shape.height + 2 * paddingHeight, w = shape.width + 2 * paddingWidth
+        output.initialize(repeating: 0, count: shape.channels * h * w)
+        for c in 0..<shape.channels {
+            for y in 0..<shape.height {
+                (output + (c * h + y + paddingHeight) * w + paddingWidth)
+                    .update(from: input + (c * shape.height + y) * shape.width, count: shape.width)
+            }
+        }
+    }
+}
+
+/// The two 3×3 poolings of the FID Inception, on one C×H×W image.
+enum InceptionPool: Sendable, Equatable {
+    /// Max pooling 3×3 with a stride and zero or one pixel of padding, which never wins (PyTorch
+    /// pads max pooling with −∞): the stem, Mixed_6a, Mixed_7a (stride 2), Mixed_7c's pool branch
+    /// (stride 1, padding 1).
+    case max(stride: Int, padding: Int)
+    /// Average pooling 3×3, stride 1, padding 1, dividing by the pixels inside the image only
+    /// (`count_include_pad=False`, TensorFlow's average pool): the pool branches of the FID blocks.
+    case average
+
+    func outputShape(_ input: MapShape) -> MapShape {
+        let (stride, padding) = switch self {
+        case let .max(stride, padding): (stride, padding)
+        case .average: (1, 1)
+        }
+        return MapShape(channels: input.channels, height: (input.height + 2 * padding - 3) / stride + 1,
+                        width: (input.width + 2 * padding - 3) / stride + 1)
+    }
+
+    func forward(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>) {
+        let out = outputShape(shape)
+        let (stride, padding) = switch self {
+        case let .max(stride, padding): (stride, padding)
+        case .average: (1, 1)
+        }
+        for c in 0..<shape.channels {
+            let plane = input + c * shape.pixels, target = output + c * out.pixels
+            for oy in 0..<out.height {
+                let y0 = Swift.max(oy * stride - padding, 0), y1 = min(oy * stride - padding + 3, shape.height)
+                for ox in 0..<out.width {
+                    let x0 = Swift.max(ox * stride - padding, 0), x1 = min(ox * stride - padding + 3, shape.width)
+                    if self == .average {
+                        var sum: Float = 0
+                        for y in y0..<y1 { for x in x0..<x1 { sum += plane[y * shape.width + x] } }
+                        target[oy * out.width + ox] = sum / Float((y1 - y0) * (x1 - x0))
+                    } else {
+                        var best = -Float.infinity
+                        for y in y0..<y1 { for x in x0..<x1 { best = Swift.max(best, plane[y * shape.width + x]) } }
+                        target[oy * out.width + ox] = best
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bilinear resizing of planes exactly as PyTorch's `F.interpolate(mode='bilinear',
+/// align_corners=False)` computes it in float32 on the CPU: source coordinate
+/// s = max(scale·(d + ½) − ½, 0) with scale = in/out, neighbours ⌊s⌋ and ⌊s⌋ + 1 (clamped to the
+/// edge), weights λ₁ = s − ⌊s⌋ and λ₀ = 1 − λ₁; each output is
+/// λ₀ʸ·(λ₀ˣ·x₀₀ + λ₁ˣ·x₀₁) + λ₁ʸ·(λ₀ˣ·x₁₀ + λ₁ˣ·x₁₁), in that order.
+struct BilinearResize: Sendable {
+    /// Per output row or column: the two source indices and their weights.
+    struct Taps: Sendable {
+        var first: [Int] = []
+        var second: [Int] = []
+        var firstWeight: [Float] = []
+        var secondWeight: [Float] = []
+
+        init(input: Int, output: Int) {
+            let scale = Float(input) / Float(output)
+            for d in 0..<output {
+                let source = max(scale * (Float(d) + 0.5) - 0.5, 0)
+                let index = Int(source)
+                let lambda = min(max(source - Float(index), 0), 1)
+                first.append(index)
+                second.append(index + (index < input - 1 ? 1 : 0))
+                firstWeight.append(1 - lambda)
+                secondWeight.append(lambda)
+            }
+        }
+    }
+
+    let inputHeight: Int
+    let inputWidth: Int
+    let outputHeight: Int
+    let outputWidth: Int
+    let rows: Taps
+    let columns: Taps
+
+    init(inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) {
+        self.inputHeight = inputHeight
+        self.inputWidth = inputWidth
+        self.outputHeight = outputHeight
+        self.outputWidth = outputWidth
+        rows = Taps(input: inputHeight, output: outputHeight)
+        columns = Taps(input: inputWidth, output: outputWidth)
+    }
+
+    /// Resizes one inputHeight × inputWidth plane into an outputHeight × outputWidth plane.
+    func resize(_ plane: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        for oy in 0..<outputHeight {
+            let top = plane + rows.first[oy] * inputWidth, bottom = plane + rows.second[oy] * inputWidth
+            let wy0 = rows.firstWeight[oy], wy1 = rows.secondWeight[oy]
+            for ox in 0..<outputWidth {
+                let x0 = columns.first[ox], x1 = columns.second[ox]
+                let wx0 = columns.firstWeight[ox], wx1 = columns.secondWeight[ox]
+                let upper = top[x0] * wx0 + top[x1] * wx1
+                let lower = bottom[x0] * wx0 + bottom[x1] * wx1
+                output[oy * outputWidth + ox] = upper * wy0 + lower * wy1
+            }
+        }
+    }
+}
