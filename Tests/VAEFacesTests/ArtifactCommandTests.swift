@@ -66,8 +66,11 @@ import Testing
         #expect(Set(first.keys) == Set(["file", "flat", "cb_channel"] + ArtifactField.allCases.map(\.rawValue)))
         #expect((object["aggregate"] as! [String: Any])["n"] as? Int == 2)
         #expect((object["reference"] as! [String: Any])["n"] as? Int == 3)
-        let vs = (object["vs_reference"] as! [String: Any])["cb_local"] as! [String: Any]
-        #expect(Set(vs.keys) == ["ratio_mean", "db", "ratio_median", "above_real_p95"])
+        // The primary fields carry their bootstrap interval (the reference's own scores are known), the others not.
+        let readings = object["vs_reference"] as! [String: Any]
+        let vs = readings["cb_local"] as! [String: Any]
+        #expect(Set(vs.keys) == ["ratio_mean", "db", "ratio_median", "above_real_p95", "ratio_mean_interval95"])
+        #expect(Set((readings["cb_row"] as! [String: Any]).keys) == ["ratio_mean", "db", "ratio_median", "above_real_p95"])
 
         // Reference alone: only the reference.
         let alone = ArtifactReport(images: [], skipped: [], reference: (reference, .init(cache: "/c.vfcache", split: "all")))

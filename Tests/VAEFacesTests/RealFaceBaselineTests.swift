@@ -49,7 +49,17 @@ import Testing
             #expect(report.referenceSource == .init(shipped: shipped.identity) && report.referenceSource?.cache == nil)
             #expect(report.reference == shipped.aggregate)
             let scores = try #require(report.images).map(\.scores)
-            #expect(report.vsReference == ArtifactComparison(scores: scores, reference: shipped.aggregate))
+            let realPrimary = RealPrimaryScores(cb: shipped.cb, cbLocal: shipped.cbLocal)
+            #expect(report.vsReference == ArtifactComparison(scores: scores, reference: shipped.aggregate, realPrimary: realPrimary))
+            // R(cb) and R(cb_local) carry the bootstrap interval over the generated and the shipped per-image scores.
+            let vs = try #require(report.vsReference)
+            let cbInterval = try #require(vs[.cb].interval), cbLocalInterval = try #require(vs[.cbLocal].interval)
+            #expect(cbInterval == Bootstrap.ratioOfMeans(scores.map(\.cb), shipped.cb))
+            #expect(cbLocalInterval == Bootstrap.ratioOfMeans(scores.map(\.cbLocal), shipped.cbLocal))
+            let ratio = try #require(vs[.cb].ratioMean)
+            #expect(cbInterval.low <= cbInterval.high && cbInterval.contains(ratio))
+            #expect(vs[.cbCol].interval == nil && vs[.amp].interval == nil)
+            #expect(result.text().contains("95 % interval") && result.text().contains(String(format: "[%.3f, %.3f]", cbInterval.low, cbInterval.high)))
             #expect(result.text().contains("reference: \(shipped.identity.n) images (0 flat), the \(split.rawValue) split "
                                            + "of the real-face baseline shipped with the tool (no --reference given): CelebA "))
             let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)) as! [String: Any]
@@ -57,6 +67,10 @@ import Testing
             let identity = try #require(reference["shipped_baseline"] as? [String: Any])
             #expect(reference["cache"] == nil && reference["split"] as? String == split.rawValue)
             #expect(identity["n"] as? Int == shipped.identity.n && identity["pixels_xxh64"] as? String == shipped.identity.pixelsXXH64)
+            let readings = try #require(json["vs_reference"] as? [String: Any])
+            let cbJSON = try #require((readings["cb"] as? [String: Any])?["ratio_mean_interval95"] as? [String: Double])
+            #expect(cbJSON == ["low": cbInterval.low, "high": cbInterval.high])
+            #expect((readings["cb_col"] as? [String: Any])?["ratio_mean_interval95"] == nil)
         }
         #expect(throws: VAEFacesError("the shipped real-face baseline holds the test and val splits, not train: give --reference DIR")) {
             try ArtifactScoreRun(split: .train, models: [model], modelImages: source).run()

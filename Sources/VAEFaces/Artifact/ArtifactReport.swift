@@ -10,7 +10,9 @@ import Foundation
 ///      "reference_source": {"cache": …, "split": …}
 ///                       or {"split": …, "shipped_baseline": {"data_set", "split", "n", "first_file", "last_file",
 ///                                                            "files_xxh64", "pixels_xxh64"}},
-///      "vs_reference": {"cb": {"ratio_mean", "db", "ratio_median", "above_real_p95"}, …, "cb_channel": [{…}]},
+///      "vs_reference": {"cb": {"ratio_mean", "db", "ratio_median", "above_real_p95",
+///                              "ratio_mean_interval95": {"low", "high"}}, …, "cb_channel": [{…}]},
+///      (the interval only for cb and cb_local: the bootstrap needs the real images' own scores)
 ///      "skipped": [{"file": …, "problem": …}]}
 public struct ArtifactReport: Encodable, Sendable {
     /// Where the real images came from: a prepared cache and its split ("all" for every image),
@@ -41,12 +43,14 @@ public struct ArtifactReport: Encodable, Sendable {
     public init(images: [ScoredImage], skipped: [SkippedFile],
                 reference: (scores: [ArtifactScores], source: ReferenceSource)? = nil) {
         let real = reference.flatMap { $0.scores.isEmpty ? nil : (ArtifactAggregate($0.scores), $0.source) }
-        self.init(images: images, skipped: skipped, real: real)
+        self.init(images: images, skipped: skipped, real: real, realPrimary: reference.map { RealPrimaryScores($0.scores) })
     }
 
     /// The report of the scored images (none: reference only) against the aggregate of real
-    /// images (all a reading needs; the shipped baseline has no more).
-    public init(images: [ScoredImage], skipped: [SkippedFile], real: (aggregate: ArtifactAggregate, source: ReferenceSource)?) {
+    /// images (all a reading needs); with the real images' own primary scores, the readings of
+    /// `cb` and `cb_local` also carry their bootstrap intervals.
+    public init(images: [ScoredImage], skipped: [SkippedFile], real: (aggregate: ArtifactAggregate, source: ReferenceSource)?,
+                realPrimary: RealPrimaryScores? = nil) {
         self.skipped = skipped
         if !images.isEmpty {
             self.images = images
@@ -55,7 +59,9 @@ public struct ArtifactReport: Encodable, Sendable {
         if let real {
             reference = real.aggregate
             referenceSource = real.source
-            if !images.isEmpty { vsReference = ArtifactComparison(scores: images.map(\.scores), reference: real.aggregate) }
+            if !images.isEmpty {
+                vsReference = ArtifactComparison(scores: images.map(\.scores), reference: real.aggregate, realPrimary: realPrimary)
+            }
         }
     }
 
@@ -104,12 +110,13 @@ public struct ArtifactReport: Encodable, Sendable {
             lines.append("")
             lines.append("Against the real images (ratio 1 = as much stride-2 energy as real faces; > 1 excess; "
                          + "share above the real p95 is 5 % for real images):")
+            let intervals = vs.fields.values.contains { $0.interval != nil }
             lines.append(pad("field", nameWidth) + right("mean", 11) + right("real mean", 11) + right("ratio", 8)
-                         + right("dB", 8) + right("median", 11) + right("real median", 12) + right("ratio", 8)
+                         + (intervals ? right("95 % interval", 18) : "") + right("dB", 8) + right("median", 11) + right("real median", 12) + right("ratio", 8)
                          + right(">real p95", 11))
             func row(_ name: String, _ s: FieldStatistics, _ r: FieldStatistics, _ reading: ArtifactReading) -> String {
                 pad(name, nameWidth) + right(sci(s.mean), 11) + right(sci(r.mean), 11) + right(fixed(reading.ratioMean, 3), 8)
-                    + right(signed(reading.db), 8) + right(sci(s.median), 11) + right(sci(r.median), 12)
+                    + (intervals ? right(bracketed(reading.interval), 18) : "") + right(signed(reading.db), 8) + right(sci(s.median), 11) + right(sci(r.median), 12)
                     + right(fixed(reading.ratioMedian, 3), 8) + right(String(format: "%.1f %%", 100 * reading.aboveRealP95), 11)
             }
             for field in ArtifactField.allCases { lines.append(row(field.rawValue, aggregate[field], reference[field], vs[field])) }
@@ -137,15 +144,19 @@ public struct ArtifactReport: Encodable, Sendable {
     /// above the real p95. Every set must have been scored against the same reference.
     public static func sideBySide(_ sets: [(label: String, report: ArtifactReport)]) -> String {
         let labelWidth = max(12, (sets.map(\.label.count).max() ?? 0) + 2)
-        var lines = ["Side by side (ratios against the real images; 1 = as much stride-2 energy as real faces):"]
+        let intervals = sets.contains { $0.report.vsReference?[.cb].interval != nil }
+        var lines = ["Side by side (ratios against the real images; 1 = as much stride-2 energy as real faces"
+                     + (intervals ? "; 95 % bootstrap intervals, 1,000 resamples of both sides, seed 0" : "") + "):"]
         var header = pad("set", labelWidth) + right("n", 6)
         for field in [ArtifactField.cb, .cbLocal] {
             let f = field.rawValue
-            header += right("mean \(f)", 15) + right("ratio", 8) + right("dB", 8) + right("med ratio", 10) + right(">p95", 8)
+            header += right("mean \(f)", 15) + right("ratio", 8) + (intervals ? right("95 % interval", 18) : "")
+                + right("dB", 8) + right("med ratio", 10) + right(">p95", 8)
         }
         lines.append(header)
         func cells(_ stats: FieldStatistics, _ reading: ArtifactReading?) -> String {
-            right(sci(stats.mean), 15) + right(fixed(reading?.ratioMean, 3), 8) + right(signed(reading?.db), 8)
+            right(sci(stats.mean), 15) + right(fixed(reading?.ratioMean, 3), 8)
+                + (intervals ? right(bracketed(reading?.interval), 18) : "") + right(signed(reading?.db), 8)
                 + right(fixed(reading?.ratioMedian, 3), 10)
                 + right(reading.map { String(format: "%.1f%%", 100 * $0.aboveRealP95) } ?? "–", 8)
         }
@@ -171,6 +182,10 @@ public struct ArtifactReport: Encodable, Sendable {
 fileprivate func sci(_ v: Double) -> String { String(format: "%.3e", v) }
 /// 1.234, or "–" for an undefined value.
 fileprivate func fixed(_ v: Double?, _ digits: Int) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+/// [1.234, 5.678], or "–".
+fileprivate func bracketed(_ i: Bootstrap.Interval?) -> String {
+    i.map { String(format: "[%.3f, %.3f]", $0.low, $0.high) } ?? "–"
+}
 /// +1.23, or "–".
 fileprivate func signed(_ v: Double?) -> String { v.map { String(format: "%+.2f", $0) } ?? "–" }
 fileprivate func pad(_ s: String, _ width: Int) -> String {

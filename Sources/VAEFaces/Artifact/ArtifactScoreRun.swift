@@ -46,6 +46,7 @@ public struct ArtifactScoreRun: Sendable {
 
         var referenceCache: PreparedCache?
         var referenceSet: (aggregate: ArtifactAggregate, source: ArtifactReport.ReferenceSource)?
+        var realPrimary: RealPrimaryScores?
         var referenceMaps: ArtifactMeanMaps?
         if let reference {
             let cache = try ArtifactScoring.openReference(reference) { event in
@@ -54,6 +55,7 @@ public struct ArtifactScoreRun: Sendable {
             let scored = try ArtifactScoring.scoreCache(cache, split: split, maps: maps)
             referenceCache = cache
             referenceSet = (ArtifactAggregate(scored.scores), .init(cache: cache.path, split: splitName))
+            realPrimary = RealPrimaryScores(scored.scores)
             referenceMaps = scored.maps
         } else if !models.isEmpty {
             guard let baseline = split.flatMap({ RealFaceBaseline.shipped[$0] }) else {
@@ -62,6 +64,7 @@ public struct ArtifactScoreRun: Sendable {
                                     + " splits, not \(splitName): give --reference DIR")
             }
             referenceSet = (baseline.aggregate, .init(shipped: baseline.identity))
+            realPrimary = RealPrimaryScores(cb: baseline.cb, cbLocal: baseline.cbLocal)
         }
 
         var sets: [ArtifactScoreResult.ScoredSet] = []
@@ -78,12 +81,13 @@ public struct ArtifactScoreRun: Sendable {
                     ? "no PNG images found in \(paths.joined(separator: ", "))"
                     : "none of the \(found.files.count) files could be read as PNG images")
             }
-            sets.append(.init(label: "files", report: ArtifactReport(images: scored.images, skipped: skipped, real: referenceSet),
+            sets.append(.init(label: "files", report: ArtifactReport(images: scored.images, skipped: skipped, real: referenceSet,
+                                                                   realPrimary: realPrimary),
                               maps: scored.maps))
         }
         for path in models {
             let scored = try ArtifactScoring.scoreModel(path: path, source: modelImages, cache: referenceCache, maps: maps)
-            var report = ArtifactReport(images: scored.images, skipped: [], real: referenceSet)
+            var report = ArtifactReport(images: scored.images, skipped: [], real: referenceSet, realPrimary: realPrimary)
             report.model = scored.info
             let label = "\(scored.info.decoder) \(modelImages.name) (\(URL(fileURLWithPath: path).lastPathComponent))"
             sets.append(.init(label: label, report: report, maps: scored.maps))

@@ -100,14 +100,20 @@ public struct ArtifactReading: Codable, Sendable, Equatable {
     public var ratioMedian: Double?
     /// The share of scored images whose score exceeds the real images' p95 (5 % for real images).
     public var aboveRealP95: Double
+    /// The 95 % bootstrap interval of `ratioMean` (`Bootstrap.ratioOfMeans`, 1,000 resamples of
+    /// both sides, seed 0): present for the primary fields when the real images' own scores are
+    /// known, as with `--reference` and the shipped baseline.
+    public var interval: Bootstrap.Interval?
 
     /// Reads `values` (one score of every scored image) against the real statistics `real`.
-    public init(values: [Double], real: FieldStatistics) {
+    /// With `realValues` (the real images' own scores), also the bootstrap interval of the ratio.
+    public init(values: [Double], real: FieldStatistics, realValues: [Double]? = nil) {
         let scored = FieldStatistics(values)
         ratioMean = ArtifactReading.ratio(scored.mean, real.mean)
         db = ratioMean.flatMap { $0 > 0 ? 10 * log10($0) : nil }
         ratioMedian = ArtifactReading.ratio(scored.median, real.median)
         aboveRealP95 = Double(values.filter { $0 > real.p95 }.count) / Double(values.count)
+        interval = realValues.flatMap { Bootstrap.ratioOfMeans(values, $0) }
     }
 
     static func ratio(_ a: Double, _ b: Double) -> Double? {
@@ -116,6 +122,7 @@ public struct ArtifactReading: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case ratioMean = "ratio_mean", db, ratioMedian = "ratio_median", aboveRealP95 = "above_real_p95"
+        case interval = "ratio_mean_interval95"
     }
 
     public func encode(to encoder: any Swift.Encoder) throws {
@@ -125,6 +132,7 @@ public struct ArtifactReading: Codable, Sendable, Equatable {
         try container.encode(db, forKey: .db)
         try container.encode(ratioMedian, forKey: .ratioMedian)
         try container.encode(aboveRealP95, forKey: .aboveRealP95)
+        try container.encodeIfPresent(interval, forKey: .interval)
     }
 }
 
@@ -135,11 +143,14 @@ public struct ArtifactComparison: Codable, Sendable, Equatable {
     public var fields: [ArtifactField: ArtifactReading]
     public var cbChannel: [ArtifactReading]
 
-    public init(scores: [ArtifactScores], reference: ArtifactAggregate) {
+    /// `realPrimary`, the real images' own `cb` and `cb_local` (in any order), adds the bootstrap
+    /// intervals of those two ratios.
+    public init(scores: [ArtifactScores], reference: ArtifactAggregate, realPrimary: RealPrimaryScores? = nil) {
         precondition(!scores.isEmpty, "ArtifactComparison of an empty set")
         var fields: [ArtifactField: ArtifactReading] = [:]
         for field in ArtifactField.allCases {
-            fields[field] = ArtifactReading(values: scores.map { $0[field] }, real: reference[field])
+            fields[field] = ArtifactReading(values: scores.map { $0[field] }, real: reference[field],
+                                            realValues: realPrimary?[field])
         }
         self.fields = fields
         let channels = min(scores.map(\.cbChannel.count).max() ?? 0, reference.cbChannel.count)
@@ -165,6 +176,28 @@ public struct ArtifactComparison: Codable, Sendable, Equatable {
         }
         self.fields = fields
         cbChannel = try container.decode([ArtifactReading].self, forKey: JSONFieldKey("cb_channel"))
+    }
+}
+
+/// The real images' own scores of the two primary fields, which the bootstrap intervals resample.
+public struct RealPrimaryScores: Sendable, Equatable {
+    public var cb: [Double]
+    public var cbLocal: [Double]
+
+    public init(cb: [Double], cbLocal: [Double]) {
+        self.cb = cb
+        self.cbLocal = cbLocal
+    }
+
+    public init(_ scores: [ArtifactScores]) { self.init(cb: scores.map(\.cb), cbLocal: scores.map(\.cbLocal)) }
+
+    /// The scores of `field`, nil for the fields that are not primary.
+    public subscript(field: ArtifactField) -> [Double]? {
+        switch field {
+        case .cb: cb
+        case .cbLocal: cbLocal
+        default: nil
+        }
     }
 }
 
