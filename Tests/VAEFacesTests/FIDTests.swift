@@ -170,3 +170,18 @@ struct FIDTests {
         #expect(!markdown.contains("samples FID"))
     }
 }
+
+/// `vae-faces bench --inception`.
+@Suite struct InceptionBenchTests {
+    /// `bench --inception`: the images timed and rates that agree with the clocks.
+    @Test func theBenchTimesTheBatches() throws {
+        let folder = try makeTemporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var options = InceptionBench.Options(weights: try FIDTests.weightsFile(in: folder))
+        (options.batch, options.repeats, options.warmup) = (2, 1, 0)
+        let report = try InceptionBench.run(options)
+        #expect(report.images == 2 && report.batch == 2 && report.wall_s > 0 && report.cpu_s > 0)
+        #expect(abs(report.images_per_s * report.wall_s - 2) < 1e-9 && abs(report.images_per_cpu_s * report.cpu_s - 2) < 1e-9)
+        #expect(report.text.hasPrefix("FID Inception, batch 2"))
+    }
+}
