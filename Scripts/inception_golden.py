@@ -18,11 +18,18 @@ its `blocks` and therefore its state_dict names), so neither torchvision nor pyt
       with random BatchNorm statistics, about 95 MB: never commit it) and
       DIR/inception_random_features.safetensors (8 images "images" [8, 64, 64, 3] uint8 as float32,
       and their float32 "features"); InceptionTests checks them when $VAE_FACES_INCEPTION_GOLDEN=DIR.
+
+  ../venv-torch/bin/python Scripts/inception_golden.py --bench FILE [--batch 32] [--threads 2] [--repeats 3]
+      times pytorch-fid's network with the weights FILE (e.g. DIR/inception_random.safetensors)
+      on random 64×64 faces, input transform included, as `vae-faces bench --inception FILE`
+      does: one untimed batch, then --repeats batches; prints JSON with the same keys (wall and
+      process CPU time; images_per_s_from_cpu = images per CPU-second × threads).
 """
 import argparse
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -249,8 +256,39 @@ def random(folder):
     print("wrote", folder)
 
 
+def bench(weights, batch, threads, repeats):
+    from safetensors.torch import load_file
+    torch.set_num_threads(threads)
+    model = InceptionV3().eval()
+    model.load_state_dict(load_file(weights))
+    images = np.random.default_rng(0).integers(0, 256, (batch, SIDE, SIDE, 3), dtype=np.uint8)
+
+    def one_pass():
+        with torch.no_grad():
+            model(InceptionV3.network_input(images))
+
+    one_pass()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for _ in range(repeats):
+        one_pass()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    count = batch * repeats
+    print(json.dumps({"torch": torch.__version__, "threads": threads, "batch": batch, "images": count,
+                      "wall_s": wall, "cpu_s": cpu, "images_per_s": count / wall, "images_per_cpu_s": count / cpu,
+                      "images_per_s_from_cpu": count / cpu * threads}, indent=1, sort_keys=True))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--random", metavar="DIR", help="write a random-weight network and its features to DIR")
+    parser.add_argument("--bench", metavar="FILE", help="time the network with these weights (safetensors)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    random(args.random) if args.random else golden()
+    if args.bench:
+        bench(args.bench, args.batch, args.threads, args.repeats)
+    elif args.random:
+        random(args.random)
+    else:
+        golden()

@@ -7,7 +7,7 @@ import VAEFaces
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the whole model (--decoder X) or its layers (--layers).",
+        abstract: "Time the whole model (--decoder X), its layers (--layers) or the FID Inception (--inception FILE).",
         discussion: """
             --decoder X: training steps (forward, loss, backward, Adam; training-mode BatchNorm) \
             and sampling calls (decoder + sigmoid of --batch latent vectors, inference mode) of \
@@ -21,10 +21,18 @@ struct BenchCommand: ParsableCommand {
             convolution), median of --repeats after warm-up, with GFLOP/s and the machine's SGEMM \
             throughput for scale, and the kernel each of the layer's convolutions runs on (JSON \
             key "kernels": forward, weight_gradient, input_gradient). Run on a quiet machine.
+
+            --inception FILE: the FID feature extractor with these weights (`vae-faces fid`) on \
+            --batch random faces, one untimed batch then --steps batches, in images/s of wall time \
+            and per CPU-second of the process (images_per_s_from_cpu: × threads, the rate with the \
+            cores to itself), as `Scripts/inception_golden.py --bench FILE` times PyTorch.
             """)
 
     @Flag(help: "Time each convolution-type layer of the model.")
     var layers = false
+
+    @Option(help: ArgumentHelp("Time the FID Inception with these weights.", valueName: "file"))
+    var inception: String?
 
     @Option(help: "Time the whole model with this decoder: dcl, pixeldcl, ipixeldcl or resizeconv.")
     var decoder: DecoderKind?
@@ -56,7 +64,9 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
-        guard layers != (decoder != nil) else { throw ValidationError("choose what to benchmark: --decoder X (the whole model) or --layers") }
+        guard [layers, decoder != nil, inception != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("choose what to benchmark: --decoder X (the whole model), --layers or --inception FILE")
+        }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard repeats > 0 else { throw ValidationError("--repeats must be positive, got \(repeats)") }
@@ -65,6 +75,15 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
+        if let inception {
+            var options = InceptionBench.Options(weights: inception)
+            options.batch = batch
+            options.repeats = steps
+            options.warmup = warmup ?? 1
+            let report = try InceptionBench.run(options)
+            if json { try printJSON(report) } else { print(report.text) }
+            return
+        }
         if let decoder {
             try benchModel(decoder)
             return

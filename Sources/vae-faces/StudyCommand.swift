@@ -44,6 +44,10 @@ struct StudyCommand: ParsableCommand {
     @Option(help: "Bootstrap resamples per interval.")
     var resamples = 1000
 
+    @Option(help: ArgumentHelp("The FID Inception weights (default: $\(InceptionV3.environmentVariable)); with them each run also gets the FID/KID of its samples against the test faces.",
+                               valueName: "file"))
+    var inception: String?
+
     @Flag(help: "Rebuild study.json, study.md and study.svg from the result files in DIR (default Samples/study).")
     var collect = false
 
@@ -108,6 +112,8 @@ struct StudyCommand: ParsableCommand {
             study.latentDimension = latent
             study.validationLimit = validationLimit
             study.testLimit = testLimit
+            let weightsGiven = inception != nil || ProcessInfo.processInfo.environment[InceptionV3.environmentVariable] != nil
+            study.inception = weightsGiven ? try InceptionV3.resolveWeightsFile(inception) : nil
             StopSignal.install()
             defer { StopSignal.restoreDefaults() }
             do {

@@ -15,6 +15,7 @@ struct VAEFacesCommand: ParsableCommand {
             AttributesCommand.self,
             ExportCommand.self,
             ArtifactScoreCommand.self,
+            FIDCommand.self,
             StudyCommand.self,
             BenchCommand.self,
             SelfCheckCommand.self,

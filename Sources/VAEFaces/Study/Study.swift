@@ -41,6 +41,9 @@ public struct Study: Sendable {
     public var testLimit: Int?
     /// Show the trainer's progress bar on standard error.
     public var showTrainingProgress = true
+    /// The FID Inception weights file: with it, each run's `samples` prior samples also get their
+    /// FID and KID against the real test faces (`FIDScore`); without, the study says they were not computed.
+    public var inception: String?
 
     public init(out: String, data: String? = nil, cache: String? = nil) {
         self.out = out
@@ -228,12 +231,16 @@ public struct Study: Sendable {
     // MARK: Evaluation
 
     /// The real faces the runs are read against: the test split (first `testLimit`) and the val
-    /// faces training validated on, scored once.
+    /// faces training validated on, scored once; with `inception`, the test faces' FID features.
     struct RealFaces {
         let cache: PreparedCache
         let testIndices: [Int]
         let test: [ArtifactScores]
         let val: [ArtifactScores]
+        let fid: FIDReference?
+
+        /// The weights and the test faces' features and Gaussian.
+        typealias FIDReference = (extractor: FIDFeatureExtractor, features: FeatureMatrix, statistics: FeatureStatistics)
     }
 
     private func openRealFaces(events: (Event) -> Void) throws -> RealFaces {
@@ -243,8 +250,15 @@ public struct Study: Sendable {
         }
         let test = try Evaluation.indices(of: prepared, split: .test, limit: testLimit)
         let val = try Evaluation.indices(of: prepared, split: .val, limit: validationLimit)
+        var fid: RealFaces.FIDReference?
+        if let inception {
+            let extractor = try FIDFeatureExtractor(weightsFile: inception)
+            let reference = try ReferenceFeatures.load(cache: prepared, split: .test, limit: test.count, extractor: extractor,
+                                                       note: { events(.note($0)) })
+            fid = (extractor, reference.features, FeatureStatistics(reference.features))
+        }
         return RealFaces(cache: prepared, testIndices: test, test: ArtifactScoring.scoreCache(prepared, indices: test).scores,
-                         val: ArtifactScoring.scoreCache(prepared, indices: val).scores)
+                         val: ArtifactScoring.scoreCache(prepared, indices: val).scores, fid: fid)
     }
 
     /// Export, test −ELBO and artifact scores of a trained run, all from the exported model (so
@@ -268,12 +282,21 @@ public struct Study: Sendable {
         let count = { (module: any Module) in module.parameters.reduce(0) { $0 + $1.parameter.value.count } }
 
         let reference = "--reference " + (data ?? cache ?? "$VAE_FACES_DATA")
-        let commands = training.commands + [
+        var commands = training.commands + [
             "vae-faces export --model \(folder.runPath(name))/latest.safetensors --out \(modelPath)",
             "vae-faces eval --model \(modelPath) \(dataOptions) --split test --seed 0",
             "vae-faces artifact-score --model \(modelPath) \(reference) --split test --n \(samples) --seed 0",
             "vae-faces artifact-score --model \(modelPath) \(reference) --split test --reconstructions",
         ]
+        var fid: FIDScore?
+        if let real = real.fid {
+            stage("FID/KID of \(samples) samples against \(real.features.count) test faces")
+            fid = try FIDScore(generated: real.extractor.features(of: sampleImages), reference: real.features,
+                               referenceStatistics: real.statistics)
+            let limit = testLimit.map { " --reference-n \($0)" } ?? ""
+            commands.append("vae-faces fid --model \(modelPath) \(reference) --split test\(limit) --n \(samples) --seed 0 "
+                            + "--inception \(real.extractor.weightsFile)")
+        }
         return StudyRunResult(
             decoder: decoder, seed: seed, parameters: count(model), decoderParameters: count(model.decoder),
             batchSize: batchSize, latentDimension: model.configuration.latentDimension, steps: training.steps,
@@ -283,7 +306,7 @@ public struct Study: Sendable {
                                                   bootstrap: bootstrap),
             realTestImages: real.test.count,
             noiseBand: StudyArtifactReading(scores: real.val, real: real.test, bootstrap: bootstrap),
-            bootstrap: bootstrap, curves: StudyCurvePoint.rows(of: try CSVLog.read(path: run.log)))
+            bootstrap: bootstrap, curves: StudyCurvePoint.rows(of: try CSVLog.read(path: run.log)), fid: fid)
     }
 }
 

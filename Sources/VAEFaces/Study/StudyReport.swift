@@ -169,6 +169,7 @@ public struct StudyReport: Codable, Equatable, Sendable {
                 + "| \(cell(.samplesCB)) | \(cell(.samplesCBLocal)) | \(cell(.reconstructionsCB)) | \(cell(.reconstructionsCBLocal)) "
                 + "| \(share(.samplesCB, .samplesCBLocal)) | \(share(.reconstructionsCB, .reconstructionsCBLocal)) |")
         }
+        let withFID = runs.contains { $0.fid != nil }
         lines += [
             "",
             "## Per run",
@@ -176,9 +177,11 @@ public struct StudyReport: Codable, Equatable, Sendable {
             "R with its 95 % bootstrap interval over images (\(runs[0].bootstrap.resamples) resamples of both the "
                 + "generated and the real faces, seed \(runs[0].bootstrap.seed)); training time: the steps alone, without validation.",
             "",
+            Self.fidNote(runs),
+            "",
             "| run | steps | training time | test −ELBO, nats | samples R(cb) | samples R(cb_local) | reconstructions R(cb) "
-                + "| reconstructions R(cb_local) | val −ELBO fall over the last 1,000 steps |",
-            "|---|---|---|---|---|---|---|---|---|",
+                + "| reconstructions R(cb_local) | val −ELBO fall over the last 1,000 steps |" + (withFID ? " samples FID | samples KID |" : ""),
+            "|---|---|---|---|---|---|---|---|---|" + (withFID ? "---|---|" : ""),
         ]
         for run in runs {
             var steps = "\(run.steps)"
@@ -186,7 +189,9 @@ public struct StudyReport: Codable, Equatable, Sendable {
             if run.training.capped { steps += ", capped" }
             lines.append("| \(run.name) | \(steps) | \(Self.duration(run.training.seconds)) | \(Self.format(run.test.negativeELBO, 1)) "
                 + "| \(Self.ratio(run.samples.cb)) | \(Self.ratio(run.samples.cbLocal)) | \(Self.ratio(run.reconstructions.cb)) "
-                + "| \(Self.ratio(run.reconstructions.cbLocal)) | \(run.training.lastFall.map { Self.percent($0, decimals: 2) } ?? "–") |")
+                + "| \(Self.ratio(run.reconstructions.cbLocal)) | \(run.training.lastFall.map { Self.percent($0, decimals: 2) } ?? "–") |"
+                + (withFID ? " \(run.fid.map { Self.format($0.fid, 2) } ?? "–") | "
+                   + "\(run.fid.map { Self.format($0.kid, 4) + " ± " + Self.format($0.kidStd, 4) } ?? "–") |" : ""))
         }
         lines += ["", "## Which differences are real", "",
                   "A difference between two decoders counts as real only when their across-seed 95 % t-intervals do not overlap.", ""]
@@ -239,6 +244,15 @@ public struct StudyReport: Codable, Equatable, Sendable {
             text += " (\(x > y ? comparison.first.rawValue : comparison.second.rawValue) higher)"
         }
         return text
+    }
+
+    /// What the FID/KID columns hold, or that they were not computed.
+    static func fidNote(_ runs: [StudyRunResult]) -> String {
+        guard let score = runs.lazy.compactMap(\.fid).first else { return "FID/KID: not computed: no Inception weights." }
+        var note = "FID/KID: \(score.images) prior samples (seed 0) against \(score.referenceImages) real test faces; "
+            + FIDResult.protocolSummary + "; KID ± its std over \(score.kidSubsets) subsets of \(score.kidSubsetSize)."
+        if let warning = score.biasWarning { note += " " + warning.prefix(1).uppercased() + warning.dropFirst() + "." }
+        return note
     }
 
     // MARK: Formatting

@@ -29,6 +29,9 @@ public struct StudyRunResult: Codable, Equatable, Sendable {
     public var bootstrap: StudyBootstrap
     /// The validation rows of the run's training.csv.
     public var curves: [StudyCurvePoint]
+    /// FID and KID of the prior samples against the real test faces, when the study had the
+    /// Inception weights (absent from the JSON otherwise, and in results written before).
+    public var fid: FIDScore? = nil
 
     /// "pixeldcl-seed1": the name of the run's folder, model and result files.
     public var name: String { Study.runName(decoder, seed) }
@@ -36,7 +39,7 @@ public struct StudyRunResult: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case decoder, seed, parameters, decoderParameters = "decoder_parameters", batchSize = "batch_size"
         case latentDimension = "latent_dimension", steps, training, commands, test, samples, reconstructions
-        case realTestImages = "real_test_images", noiseBand = "noise_band", bootstrap, curves
+        case realTestImages = "real_test_images", noiseBand = "noise_band", bootstrap, curves, fid
     }
 }
 
