@@ -72,18 +72,16 @@ struct FIDCommand: ParsableCommand {
         let request = FIDRun(models: model, paths: paths, reference: reference, split: split, referenceLimit: referenceCount,
                              samples: n, seed: seed, inception: try InceptionV3.resolveWeightsFile(inception), batch: batch)
         var bar: TrainingProgress?
-        var set = 0
         let result = try request.run { event in
             switch event {
             case .note(let text):
                 if let bar { bar.message(text) } else { printError(text) }
             case let .started(index, sets, label, images):
                 bar?.finish()
-                set = index
                 printError("features \(index)/\(sets): \(label), \(images) images")
-                bar = TrainingProgress(totalSteps: images, imagesPerStep: 1)
+                bar = TrainingProgress(totalSteps: images, imagesPerStep: 1, stepName: "image")
             case .progress(let done):
-                bar?.update(step: done, epoch: set)
+                bar?.update(step: done)
             }
         }
         bar?.finish()

@@ -102,4 +102,17 @@ private final class Harness {
         p.finish()  // stopped early (e.g. Ctrl-C): the last state is shown
         #expect(h.output.split(separator: "\n").last?.hasPrefix("step   2/100") == true)
     }
+
+    @Test func workWithoutEpochsNamesItsStepsAndShowsNoEpoch() {
+        let h = Harness()
+        let plain = TrainingProgress(totalSteps: 659, imagesPerStep: 1, stepName: "image", style: .plain,
+                                     sink: { h.output += $0 }, clock: { h.now })
+        plain.update(step: 1)
+        #expect(h.output == "image   1/659 (0.2%)  -- img/s  ETA -:--:--  elapsed 0:00:00\n")
+        h.output = ""
+        let bar = TrainingProgress(totalSteps: 659, imagesPerStep: 1, stepName: "image", style: .terminal,
+                                   sink: { h.output += $0 }, clock: { h.now })
+        bar.update(step: 1)
+        #expect(h.output.contains("]   1/659 | -- img/s") && !h.output.contains("ep "))
+    }
 }

@@ -20,6 +20,8 @@ public final class TrainingProgress {
     public let style: Style
     public let totalSteps: Int
     public let imagesPerStep: Int
+    /// What a step is called in plain lines: "step" for training, "image" for a feature pass.
+    public let stepName: String
     /// Plain style: seconds between lines.
     public var plainInterval: Double
     /// Terminal style: the line is cut to this many characters (nil: no limit).
@@ -34,21 +36,23 @@ public final class TrainingProgress {
     private var smoothedRate: Double?
     private var lastDrawTime = -Double.infinity
     private var lastLine: String?
-    private var pending: (step: Int, epoch: Int, values: [(String, Double)])?
+    private var pending: (step: Int, epoch: Int?, values: [(String, Double)])?
     private var lastPrintedStep: Int?
 
     /// - Parameters:
     ///   - totalSteps: the step the run ends at (steps count from 1; a resumed run starts past 0).
     ///   - imagesPerStep: the batch size, for images/s.
+    ///   - stepName: what a step is called in plain lines.
     ///   - style: nil chooses `.terminal` when standard error is a terminal, else `.plain`.
     ///   - sink: receives the exact text to write (default: standard error, unbuffered).
     ///   - clock: monotonic seconds (default: `CLOCK_MONOTONIC`).
-    public init(totalSteps: Int, imagesPerStep: Int, style: Style? = nil, plainInterval: Double = 10,
+    public init(totalSteps: Int, imagesPerStep: Int, stepName: String = "step", style: Style? = nil, plainInterval: Double = 10,
                 width: Int? = nil, sink: ((String) -> Void)? = nil, clock: (() -> Double)? = nil) {
         let isTerminal = isatty(STDERR_FILENO) == 1
         self.style = style ?? (isTerminal ? .terminal : .plain)
         self.totalSteps = totalSteps
         self.imagesPerStep = imagesPerStep
+        self.stepName = stepName
         self.plainInterval = plainInterval
         self.width = width ?? (self.style == .terminal && isTerminal ? Self.terminalColumns() : nil)
         self.sink = sink ?? { FileHandle.standardError.write(Data($0.utf8)) }
@@ -56,9 +60,9 @@ public final class TrainingProgress {
         startTime = self.clock()
     }
 
-    /// Records that `step` (1-based, ≤ totalSteps) is done, in `epoch`, with named values such as
-    /// `[("rec", 101.3), ("kl", 27.4)]`; redraws or prints a line if it is time to.
-    public func update(step: Int, epoch: Int, values: [(String, Double)] = []) {
+    /// Records that `step` (1-based, ≤ totalSteps) is done, in `epoch` (nil: work without epochs),
+    /// with named values such as `[("rec", 101.3), ("kl", 27.4)]`; redraws or prints a line if it is time to.
+    public func update(step: Int, epoch: Int? = nil, values: [(String, Double)] = []) {
         let now = clock()
         if let last = lastSample, now > last.time, step > last.step {
             let rate = Double((step - last.step) * imagesPerStep) / (now - last.time)
@@ -118,14 +122,14 @@ public final class TrainingProgress {
             let barWidth = 24
             let filled = Int((fraction * Double(barWidth)).rounded(.down))
             let bar = "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: barWidth - filled) + "]"
-            var text = "\(bar) \(stepText) ep \(epoch)"
+            var text = "\(bar) \(stepText)" + (epoch.map { " ep \($0)" } ?? "")
             if !named.isEmpty { text += "  " + named }
             text += " | \(rate)  \(eta)"
             if let width, text.count > width - 1 { text = String(text.prefix(max(0, width - 1))) }
             return text
         case .plain:
             let elapsed = Self.formatDuration((now ?? clock()) - startTime)
-            var text = "step \(stepText) (\(String(format: "%.1f", 100 * fraction))%)  epoch \(epoch)"
+            var text = "\(stepName) \(stepText) (\(String(format: "%.1f", 100 * fraction))%)" + (epoch.map { "  epoch \($0)" } ?? "")
             if !named.isEmpty { text += "  " + named }
             return text + "  \(rate)  \(eta)  elapsed \(elapsed)"
         }
