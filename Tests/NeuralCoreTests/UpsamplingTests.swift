@@ -21,6 +21,7 @@ let upCases = [
     UpCase(n: 3, cin: 3, cout: 2, h: 4, w: 16),                 // direct 3×3 kernels (width 16)
     UpCase(n: 2, cin: 2, cout: 3, h: 3, w: 32),
     UpCase(n: 2, cin: 3, cout: 2, h: 4, w: 16, direct: false),  // the same through im2col + SGEMM
+    UpCase(n: 17, cin: 32, cout: 32, h: 8, w: 8),               // Winograd (≥ 32 channels), 16 images a group
 ]
 
 // MARK: DCL structure

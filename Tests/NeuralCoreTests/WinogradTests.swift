@@ -18,7 +18,8 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
                   WinogradCase(c: 2, m: 3, h: 2, w: 64, count: 1),     // two vectors per tile row
                   WinogradCase(c: 32, m: 40, h: 32, w: 32, count: 3),  // rows layout as chosen, one-image chunks
                   WinogradCase(c: 6, m: 4, h: 4, w: 4, count: 70),     // several chunks, the last partial
-                  WinogradCase(c: 9, m: 6, h: 16, w: 16, count: 5)])   // pixel-layout weight gradient
+                  WinogradCase(c: 9, m: 6, h: 16, w: 16, count: 5),    // pixel-layout weight gradient
+                  WinogradCase(c: 64, m: 32, h: 16, w: 16, count: 17)]) // lanes as chosen at 16×16, a partial chunk
 func winogradMatchesReferenceAndGEMM(_ t: WinogradCase) throws {
     let g = ConvGeometry(channels: t.c, height: t.h, width: t.w, kernelHeight: 3, kernelWidth: 3, padding: 1)
     let wino = Convolution(geometry: g, outputChannels: t.m, kernel: .winograd)

@@ -6,7 +6,7 @@
 ///
 /// | geometry                                 | kernel                                          |
 /// |------------------------------------------|-------------------------------------------------|
-/// | 3×3 s1 p1, even map, enough channels     | `.winograd` (`prefersWinograd`)                 |
+/// | 3×3 s1 p1, even map, ≥ 32 in and out     | `.winograd` (`prefersWinograd`)                 |
 /// | 3×3 s1 p1, width a multiple of 16        | `.directPixels` (16 pixels of a row per vector) |
 /// | 3×3 s1 p1, other maps                    | `.directLanes` (16 images per vector)           |
 /// | 4×4 s2 p1, ≥ 8 input channels            | `.spaceToDepth` (16 images per vector)          |
@@ -97,13 +97,13 @@ public final class Convolution {
 
     /// Whether Winograd F(2×2, 3×3) measured faster than the direct kernel for this convolution.
     static func prefersWinograd(_ g: ConvGeometry, outputChannels m: Int) -> Bool {
-        // Measured (bench --layers, batch 64, 1 and 2 threads): faster on the lanes layout (4×4,
-        // 8×8, 16×16 maps) when both channel counts are ≥ 64 (DCL, PixelDCL at 4×4 and 8×8,
-        // iPixelDCL's input convolution), slower with fewer (PixelDCL at 16×16: 32 outputs); on
-        // the rows layout (32×32 and up) faster forward and backward from 32 channels (DCL 32 → 128,
-        // PixelDCL and iPixelDCL 32 → 32 on 32×32), slower for the final 32 → 3 on 64×64.
-        let least = min(g.channels, m)
-        return Winograd.usesLanes(width: g.width) ? least >= 64 : least >= 32
+        // Measured (bench --layers --cpu-time, batch 64, 1 and 2 threads) against the direct
+        // kernels: faster on both layouts once both channel counts are ≥ 32. Lanes (4×4, 8×8,
+        // 16×16 maps): DCL, PixelDCL, iPixelDCL; at 16×16 PixelDCL's 64 → 32 and 32 → 32 and
+        // iPixelDCL's 32 → 96 and 32 → 64 take 0.63–0.72× the CPU time of `.directPixels`
+        // forward + backward. Rows (32×32 and up): DCL 32 → 128, PixelDCL and iPixelDCL 32 → 32;
+        // slower for the final 32 → 3 on 64×64.
+        min(g.channels, m) >= 32
     }
 
     /// The kernel of each pass: the chosen kernel's own, or im2col + SGEMM where it borrows that.

@@ -40,23 +40,26 @@ public func interleave(channels: Int, height: Int, width: Int,
 }
 
 /// The adjoint of `interleave` (its backward pass): the strided gather
-/// phase_pq[c, i, j] = grad[c, 2i+p, 2j+q]. Writes (does not add to) the four phase maps.
+/// phase_pq[c, i, j] = grad[c, 2i+p, 2j+q]. Writes (does not add to) the phase maps given; a
+/// nil p01 or p10 skips that phase (layers that read back their own diagonal phases).
 public func deinterleave(channels: Int, height: Int, width: Int, from gradient: UnsafePointer<Float>,
-                         p00: PhaseMap, p01: PhaseMap, p10: PhaseMap, p11: PhaseMap) {
+                         p00: PhaseMap, p01: PhaseMap?, p10: PhaseMap?, p11: PhaseMap) {
     let w2 = 2 * width
     for c in 0..<channels {
         let plane = gradient + c * 4 * height * width
-        var d00 = p00.base + c * p00.channelStride, d01 = p01.base + c * p01.channelStride
-        var d10 = p10.base + c * p10.channelStride, d11 = p11.base + c * p11.channelStride
+        var d00 = p00.base + c * p00.channelStride, d11 = p11.base + c * p11.channelStride
+        var d01 = p01.map { $0.base + c * $0.channelStride }, d10 = p10.map { $0.base + c * $0.channelStride }
         for i in 0..<height {
             let even = plane + 2 * i * w2, odd = even + w2
             for j in 0..<width {
                 d00[j] = even[2 * j]
-                d01[j] = even[2 * j + 1]
-                d10[j] = odd[2 * j]
                 d11[j] = odd[2 * j + 1]
             }
-            d00 += p00.rowStride; d01 += p01.rowStride; d10 += p10.rowStride; d11 += p11.rowStride
+            if let d01 { for j in 0..<width { d01[j] = even[2 * j + 1] } }
+            if let d10 { for j in 0..<width { d10[j] = odd[2 * j] } }
+            d00 += p00.rowStride; d11 += p11.rowStride
+            if let p01 { d01? += p01.rowStride }
+            if let p10 { d10? += p10.rowStride }
         }
     }
 }

@@ -26,10 +26,10 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     public var computesInputGradient = true
 
     private var input: Tensor?
+    /// The last forward's output; backward reads c1 and c2 back from its phases (0,0) and (1,1),
+    /// which hold them exactly (the following BatchNorm only reads it), instead of storing them.
     private var output: Tensor?
     private var inputGradient: Tensor?
-    /// P = [c1; c2; c3] of the last forward, grouped as the runner cut the batch: [4·Cout, cols] blocks.
-    private var pStore: Tensor?
     /// The stacked kernels [W1; W2ₓ; W3ₓ] [4·Cout, Cin, 3, 3] and [W2_c1; W3_c1] [3·Cout, Cout, 3, 3].
     private let stackX: Parameter
     private let stackC1: Parameter
@@ -97,9 +97,7 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         let (n, h, w) = expectImages(x, channels: inputChannels, "IPixelDCL")
         let ci = inputChannels, c = outputChannels, px = h * w
         let out = reuse(output, shape: [n, c, 2 * h, 2 * w])
-        let pStore = reuse(self.pStore, shape: [n, 4 * c, h, w])
         output = out
-        self.pStore = pStore
         input = x
         // Stack the kernels that read x and c1.
         if stacks.needsUpdate(from: [w1, w2, w3], mode: mode) {
@@ -121,7 +119,7 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
         runner.forward(batch: n, pixelsPerImage: px) { group in
             let count = group.count, cols = count * px, first = group.first, work = group.work
-            let p = pStore.pointer + first * 4 * c * px      // [c1; c2; c4; c5], each [C, cols]
+            let p = group.scratch.buffer(2, count: 4 * c * cols)   // [c1; c2; c4; c5], each [C, cols]
             let c1 = p, c2 = p + c * cols
             convX.forward(source: xs.starting(at: first), count: count, output: p, ldo: cols, scratch: work)
             convC1.forward(source: .grouped(c1, count: count, pixels: px), count: count, output: c2, ldo: cols,
@@ -142,7 +140,7 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     // MARK: backward  dout → dx; dW1, dW2, dW3 accumulated
 
     public func backward(_ dout: Tensor) -> Tensor {
-        guard let x = input, let out = output, let pStore else { preconditionFailure("IPixelDCL.backward before forward") }
+        guard let x = input, let out = output else { preconditionFailure("IPixelDCL.backward before forward") }
         precondition(dout.shape == out.shape, "IPixelDCL.backward: gradient \(dout.shape) for output \(out.shape)")
         let (convX, convC1, convC2) = (runner.convolutions[0], runner.convolutions[1], runner.convolutions[2])
         let (h, w) = (x.shape[2], x.shape[3])
@@ -156,17 +154,21 @@ public final class IPixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         let xs = Planes.nchw(x.pointer, channels: ci, pixels: px)
         let dxs = Planes.nchw(dx.pointer, channels: ci, pixels: px)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
+        let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
         runner.backward(accumulating: [stackX, stackC1, w3]) { group in
             let dStackX = group.gradient(0), dStackC1 = group.gradient(1), dW3c2 = group.gradient(2) + (ci + c) * 9
             let count = group.count, cols = count * px, first = group.first, work = group.work
             let dp = group.scratch.buffer(1, count: 4 * c * cols)   // d[c1; c2; c4; c5]
-            let p = pStore.pointer + first * 4 * c * px
+            let p = group.scratch.buffer(2, count: 2 * c * cols)   // [c1; c2], each [C, cols]
             for img in 0..<count {
-                func map(_ rows: Int) -> PhaseMap {
-                    PhaseMap(base: dp + rows * c * cols + img * px, channelStride: cols, rowStride: w)
+                func map(_ buffer: UnsafeMutablePointer<Float>, _ rows: Int) -> PhaseMap {
+                    PhaseMap(base: buffer + rows * c * cols + img * px, channelStride: cols, rowStride: w)
                 }
                 deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
-                             p00: map(0), p01: map(3), p10: map(2), p11: map(1))
+                             p00: map(dp, 0), p01: map(dp, 3), p10: map(dp, 2), p11: map(dp, 1))
+                // c1 and c2 back from the output.
+                deinterleave(channels: c, height: h, width: w, from: outs.image(first + img),
+                             p00: map(p, 0), p01: nil, p10: nil, p11: map(p, 1))
             }
             // c3 += conv(c2; W3_c2):  dW3_c2 += dc3 ⋆ c2,  dc2 += W3_c2ᵀ ⋆ dc3
             convC2.backward(source: .grouped(p + c * cols, count: count, pixels: px), count: count,
