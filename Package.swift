@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Hot loops are written with SIMD types; compiled for the baseline x86-64 target they turn
@@ -15,6 +15,11 @@ let package = Package(
         .library(name: "NeuralCore", targets: ["NeuralCore"]),
         .library(name: "TensorIO", targets: ["TensorIO"]),
     ],
+    // `--traits MPI` builds data-parallel training over MPI (`mpirun -np N vae-faces train …`).
+    // Off by default, so the quick start builds on a machine without an MPI library.
+    traits: [
+        .trait(name: "MPI", description: "Data-parallel training over MPI (needs an MPI library: libopenmpi-dev or libmpich-dev)"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -23,6 +28,14 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // The system's default MPI (Debian's `mpi-c.pc` follows the `mpi` alternative: Open MPI or
+        // MPICH); another MPI: put the folder of its .pc file, renamed mpi-c.pc, on PKG_CONFIG_PATH.
+        .systemLibrary(name: "CMPI", pkgConfig: "mpi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        // The few MPI calls training needs, with plain C types: Swift never sees MPI's handle
+        // macros (pointers in Open MPI, integers in MPICH), so one Swift source fits both.
+        // `swift build` compiles every target; without the trait this one is empty.
+        .target(name: "CMPIShim", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+                cSettings: [.define("VAE_FACES_MPI", .when(traits: ["MPI"]))]),
 
         // The math: tensors, SGEMM, layers with their gradients, Adam. Knows nothing of faces or files.
         .target(
@@ -41,7 +54,8 @@ let package = Package(
         // Faces: data pipeline, image I/O, the VAE, training, sampling, the artifact score.
         .target(
             name: "VAEFaces",
-            dependencies: ["NeuralCore", "TensorIO", "CPNG", "CTurboJPEG"],
+            dependencies: ["NeuralCore", "TensorIO", "CPNG", "CTurboJPEG",
+                           .target(name: "CMPIShim", condition: .when(traits: ["MPI"]))],
             swiftSettings: nativeCPU,
             linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]),
 

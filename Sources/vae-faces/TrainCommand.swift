@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeuralCore
 import VAEFaces
 
 extension DecoderKind: ExpressibleByArgument {}
@@ -20,6 +21,11 @@ struct TrainCommand: ParsableCommand {
             saves latest.safetensors and exits with status 130 (SIGINT) or 143 (SIGTERM); a \
             second Ctrl-C quits at once. A NaN or infinite loss stops with status 1 without \
             overwriting the last checkpoint.
+
+            On several machines (a build with --traits MPI): mpirun -np N vae-faces train … \
+            trains one model data-parallel, each process on --batch / N images of every batch; \
+            --threads defaults to the node's cores divided by the processes on it. See the \
+            README's "Training on several machines".
             """)
 
     @Option(help: "The data folder (default: $VAE_FACES_DATA; on --resume: the run's).")
@@ -82,7 +88,26 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        threads.apply()
+        let job = try DistributedJob.start()
+        Threading.configure(workers: threads.threads ?? job.defaultThreads)
+        do {
+            try train(job)
+            job.finish()
+        } catch let exit as ExitCode {
+            job.finish()
+            throw exit
+        } catch where job.communicator.isDistributed {
+            // The other processes wait in their next collective: end them all.
+            printError("vae-faces: \(job.messagePrefix)\(error)")
+            job.abort(code: 1)
+        }
+    }
+
+    /// The training session of this process (rank 0 alone prints).
+    private func train(_ job: DistributedJob) throws {
+        let communicator = job.communicator
+        let speaks = communicator.rank == 0
+        let note: (String) -> Void = { if speaks { printError($0) } }
         var request = TrainingRequest(run: resume.map { .resume(folder: $0) } ?? .new(folder: out!),
                                       length: steps.map { .steps($0) } ?? .epochs(epochs!), decoder: decoder)
         request.data = data
@@ -97,21 +122,28 @@ struct TrainCommand: ParsableCommand {
         request.evalEvery = evalEvery
         let setup: TrainingRequest.Setup
         do {
-            setup = try request.makeTrainer(note: printError)
+            setup = try request.makeTrainer(note: note, communicator: communicator)
         } catch let conflict as TrainingRequest.ResumeConflict {
             throw ValidationError(conflict.description)
         }
-        printError(setup.description)
+        note(setup.description)
         StopSignal.install()
         defer { StopSignal.restoreDefaults() }
         let summary: TrainingSummary
+        let firstStep = setup.trainer.state.step
         do {
             summary = try setup.trainer.run()
         } catch let error as NonFiniteLossError {
             throw VAEFacesError(error.description)
         }
+        if communicator.isDistributed && summary.step > firstStep {
+            let perStep = job.reductionSeconds / Double(summary.step - firstStep)
+            note("rank 0 spent \(String(format: "%.1f", perStep * 1000)) ms per step in MPI_Allreduce (gradients, BatchNorm statistics, losses, validation; waiting for slower ranks included)")
+        }
         let folder = setup.trainer.folder
         switch summary.outcome {
+        case .completed where !speaks:
+            break
         case .completed:
             var text = "done: step \(summary.step)"
             if let loss = summary.lastLoss { text += ", last loss \(format(loss.total)) (rec \(format(loss.reconstruction)), KL \(format(loss.kl)))" }
@@ -122,7 +154,7 @@ struct TrainCommand: ParsableCommand {
             print("checkpoint: \(folder.latestCheckpoint)")
         case .stopped:
             let signal = StopSignal.signalNumber ?? SIGINT
-            printError("stopped at step \(summary.step) (\(signal == SIGTERM ? "SIGTERM" : "SIGINT")); continue with: "
+            note("stopped at step \(summary.step) (\(signal == SIGTERM ? "SIGTERM" : "SIGINT")); continue with: "
                        + "vae-faces train --resume \(folder.path) --steps \(setup.trainer.schedule.steps)")
             throw ExitCode(128 + signal)
         }

@@ -14,14 +14,15 @@ let executable: String? = {
     return folders.map { $0 + "/vae-faces" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }()
 
-/// Runs the executable; returns (status, standard error, standard output) after it ends (the
-/// status is the signal number when a signal ended it).
+/// Runs the executable (under `launcher`, e.g. mpirun and its flags, when given); returns
+/// (status, standard error, standard output) after it ends (the status is the signal number when
+/// a signal ended it).
 @discardableResult
-func runTool(_ arguments: [String], whileRunning: ((Process) -> Void)? = nil) throws
+func runTool(_ arguments: [String], launcher: [String] = [], whileRunning: ((Process) -> Void)? = nil) throws
     -> (status: Int32, stderr: String, stdout: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable!)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: launcher.first ?? executable!)
+    process.arguments = launcher.dropFirst() + (launcher.isEmpty ? [] : [executable!]) + arguments
     let folder = TrainingTestData.temporaryFolder("tool-output")
     defer { TrainingTestData.remove(folder) }
     FileManager.default.createFile(atPath: folder + "/out", contents: nil)

@@ -64,6 +64,20 @@ public final class BatchNorm: Layer {
     private let savedInverseStd: Tensor
     private let savedScale: Tensor
     private let savedShift: Tensor
+    /// Per channel, the two Double sums of a training pass (forward: Σx and Σ(x − μ)²; backward:
+    /// Σg and Σg·(x − μ)), the numbers shared with the other ranks: [2C].
+    private let channelSums: UnsafeMutableBufferPointer<Double>
+
+    /// The processes that train together (data parallelism). With several, training uses the
+    /// statistics of the whole global batch: the per-channel sums are summed over the ranks in
+    /// forward and the two gradient sums in backward, so N ranks with B/N images each compute
+    /// the step one process computes with B (every rank's share must have the same size). nil
+    /// or one process: the local batch, as always. Running statistics then move identically on
+    /// every rank.
+    public var communicator: (any Communicator)?
+
+    /// Ranks whose shares of the batch make up the statistics.
+    private var ranks: Int { communicator?.size ?? 1 }
 
     public init(channels: Int, activation: Activation = .identity) {
         precondition(channels > 0, "BatchNorm: channel count must be positive")
@@ -83,7 +97,11 @@ public final class BatchNorm: Layer {
         savedInverseStd = Tensor(shape: [channels])
         savedScale = Tensor(shape: [channels])
         savedShift = Tensor(shape: [channels])
+        channelSums = .allocate(capacity: 2 * channels)
+        channelSums.initialize(repeating: 0)
     }
+
+    deinit { channelSums.deallocate() }
 
     public var parameters: [(name: String, parameter: Parameter)] { [("weight", weight), ("bias", bias)] }
     public var buffers: [(name: String, tensor: Tensor)] {
@@ -131,25 +149,35 @@ public final class BatchNorm: Layer {
         let mean = UnsafeSendable(savedMean.pointer), inv = UnsafeSendable(savedInverseStd.pointer)
         let scales = UnsafeSendable(savedScale.pointer), shifts = UnsafeSendable(savedShift.pointer)
         let rMean = UnsafeSendable(runningMean.pointer), rVar = UnsafeSendable(runningVariance.pointer)
+        let sums = UnsafeSendable(channelSums)
         let eps = Double(epsilon)
         let training = mode == .training
+        // Values per channel over every rank's share of the batch (each rank has the same n).
+        let total = m * ranks
         if training {
-            precondition(m > 1, "BatchNorm: training needs more than one value per channel, got input \(input.shape)")
+            precondition(total > 1, "BatchNorm: training needs more than one value per channel, got input \(input.shape)")
             batchesTracked[0] += 1
+            parallelChunks(c) { range in
+                for ch in range {
+                    let (s, ss) = BatchNorm.sumAndSquaredDeviations(x.value + ch * spatial, segments: n,
+                                                                    stride: c * spatial, count: spatial)
+                    sums.value[2 * ch] = s
+                    sums.value[2 * ch + 1] = ss
+                }
+            }
+            synchroniseStatistics(localCount: m)
         }
         let momentum = Double(self.momentum)
         parallelChunks(c) { range in
             for ch in range {
                 let mu: Double, invStd: Double
                 if training {
-                    let (s, ss) = BatchNorm.sumAndSquaredDeviations(x.value + ch * spatial, segments: n,
-                                                                    stride: c * spatial, count: spatial)
-                    mu = s / Double(m)
-                    let variance = ss / Double(m)
+                    mu = sums.value[2 * ch] / Double(total)
+                    let variance = sums.value[2 * ch + 1] / Double(total)
                     invStd = 1 / (variance + eps).squareRoot()
                     rMean.value[ch] = Float((1 - momentum) * Double(rMean.value[ch]) + momentum * mu)
                     rVar.value[ch] = Float((1 - momentum) * Double(rVar.value[ch])
-                                           + momentum * variance * Double(m) / Double(m - 1))
+                                           + momentum * variance * Double(total) / Double(total - 1))
                 } else {
                     mu = Double(rMean.value[ch])
                     invStd = 1 / (Double(rVar.value[ch]) + eps).squareRoot()
@@ -176,11 +204,27 @@ public final class BatchNorm: Layer {
         return y
     }
 
+    /// With several ranks, turns this rank's (Σx, Σ(x − μ_r)²) of each channel (`localCount`
+    /// values, local mean μ_r) into the whole batch's: each rank sends Σx and Σx² =
+    /// Σ(x − μ_r)² + (Σx)²/count, and from the sums S, Q over all M values Σ(x − μ)² = Q − S²/M
+    /// (in Double, where the cancellation costs digits only far below Float's).
+    private func synchroniseStatistics(localCount: Int) {
+        guard let communicator, communicator.isDistributed else { return }
+        let local = Double(localCount), total = local * Double(communicator.size)
+        for ch in 0..<channels {
+            channelSums[2 * ch + 1] += channelSums[2 * ch] * channelSums[2 * ch] / local
+        }
+        communicator.allReduceSum(channelSums)
+        for ch in 0..<channels {
+            channelSums[2 * ch + 1] = max(0, channelSums[2 * ch + 1] - channelSums[2 * ch] * channelSums[2 * ch] / total)
+        }
+    }
+
     private func backward<A: SignGatedActivation>(_ outputGradient: Tensor, _ act: A) -> Tensor {
         guard let input else { preconditionFailure("BatchNorm.backward before forward") }
         precondition(outputGradient.shape == input.shape, "BatchNorm.backward: gradient \(outputGradient.shape) for input \(input.shape)")
         let (n, spatial) = layout(input.shape)
-        let m = Double(n * spatial)
+        let m = Double(n * spatial * ranks)
         let dx = reuse(inputGradient, shape: input.shape)
         inputGradient = dx
         let c = channels
@@ -189,15 +233,16 @@ public final class BatchNorm: Layer {
         let dGamma = UnsafeSendable(weight.gradient.pointer), dBeta = UnsafeSendable(bias.gradient.pointer)
         let mean = UnsafeSendable(savedMean.pointer), inv = UnsafeSendable(savedInverseStd.pointer)
         let scales = UnsafeSendable(savedScale.pointer), shifts = UnsafeSendable(savedShift.pointer)
+        let sums = UnsafeSendable(channelSums)
         let training = lastMode == .training
-        let wantInput = computesInputGradient
+        typealias V = VectorMath.V
+        // Pass 1: Σ g and Σ g·(x − μ), with g = act'(z)·dy and z recomputed as in forward; dγ and
+        // dβ get this rank's share (the trainer sums parameter gradients over the ranks).
         parallelChunks(c) { range in
-            typealias V = VectorMath.V
             for ch in range {
                 let mu = mean.value[ch], invStd = Double(inv.value[ch])
                 let scale = scales.value[ch], shift = shifts.value[ch]
                 let vm = V(repeating: mu), vs = V(repeating: scale), vb = V(repeating: shift)
-                // Pass 1: Σ g and Σ g·(x − μ), with g = act'(z)·dy and z recomputed as in forward.
                 var sumG = 0.0, sumGXc = 0.0
                 for i in 0..<n {
                     let o = (i * c + ch) * spatial
@@ -222,11 +267,22 @@ public final class BatchNorm: Layer {
                     sumG += Double(s)
                     sumGXc += Double(t)
                 }
-                let sumGXhat = sumGXc * invStd
-                dGamma.value[ch] += Float(sumGXhat)
+                dGamma.value[ch] += Float(sumGXc * invStd)
                 dBeta.value[ch] += Float(sumG)
-                guard wantInput else { continue }
-                // Pass 2: dx = k·g + b·(x − μ) + c0, with x̂ = (x − μ)·invStd written out.
+                sums.value[2 * ch] = sumG
+                sums.value[2 * ch + 1] = sumGXc
+            }
+        }
+        guard computesInputGradient else { return dx }
+        // In training, dx depends on the sums over the whole batch: every rank's.
+        if training, let communicator, communicator.isDistributed { communicator.allReduceSum(channelSums) }
+        // Pass 2: dx = k·g + b·(x − μ) + c0, with x̂ = (x − μ)·invStd written out.
+        parallelChunks(c) { range in
+            for ch in range {
+                let mu = mean.value[ch], invStd = Double(inv.value[ch])
+                let scale = scales.value[ch], shift = shifts.value[ch]
+                let vm = V(repeating: mu), vs = V(repeating: scale), vb = V(repeating: shift)
+                let sumG = sums.value[2 * ch], sumGXhat = sums.value[2 * ch + 1] * invStd
                 let kk = Double(scale)
                 let bb = training ? -kk * invStd * sumGXhat / m : 0
                 let c0 = training ? -kk * sumG / m : 0

@@ -24,6 +24,10 @@ public struct TrainingState: Codable, Equatable, Sendable {
     /// Worker threads of the session that wrote the checkpoint: sums are split by worker, so
     /// losses match bit for bit only when a run is resumed with the same count.
     public var threads: Int
+    /// Processes that trained together in the session that wrote the checkpoint (data
+    /// parallelism); nil for one process (and in checkpoints from before it). Like `threads`,
+    /// it fixes the order of sums, so only the same count resumes bit for bit.
+    public var ranks: Int?
 
     public init(step: Int = 0, position: BatchLoader.Position = .init(), noiseGenerator: SeededGenerator,
                 bestValidationLoss: Double? = nil, bestValidationStep: Int? = nil, trainingSeconds: Double = 0,

@@ -76,11 +76,30 @@ public enum Evaluation {
             noiseSeed: noiseSeed)
     }
 
-    /// −ELBO of `model` over the cache images `indices`.
+    /// −ELBO of `model` over the cache images `indices`. With several ranks in `communicator`,
+    /// each evaluates its contiguous share of `indices` and the sums are summed over the ranks
+    /// (every rank gets the result; an image's value does not depend on who evaluates it).
     public static func run(_ model: VAE, cache: PreparedCache, indices: [Int], batchSize: Int = 64,
-                           noiseSeed: UInt64 = 0) -> EvaluationResult {
+                           noiseSeed: UInt64 = 0, communicator: any Communicator = SingleProcess()) -> EvaluationResult {
         precondition(!indices.isEmpty && batchSize > 0, "Evaluation.run: \(indices.count) images, batch \(batchSize)")
         let d = model.configuration.latentDimension
+        let rank = communicator.rank, ranks = communicator.size
+        let share = Array(indices[indices.count * rank / ranks ..< indices.count * (rank + 1) / ranks])
+        var reconstruction = 0.0, kl = 0.0
+        if !share.isEmpty {
+            (reconstruction, kl) = sums(model, cache: cache, indices: share, batchSize: batchSize, noiseSeed: noiseSeed, latentDimension: d)
+        }
+        let total = communicator.allReduceSum([reconstruction, kl])
+        (reconstruction, kl) = (total[0], total[1])
+        let n = Double(indices.count)
+        let negativeELBO = (reconstruction + kl) / n
+        return EvaluationResult(images: indices.count, negativeELBO: negativeELBO, reconstruction: reconstruction / n, kl: kl / n,
+                                bitsPerDimension: EvaluationResult.bitsPerDimension(nats: negativeELBO), noiseSeed: noiseSeed)
+    }
+
+    /// Σ over the images `indices` of the reconstruction term and of the KL term (nats).
+    private static func sums(_ model: VAE, cache: PreparedCache, indices: [Int], batchSize: Int, noiseSeed: UInt64,
+                             latentDimension d: Int) -> (reconstruction: Double, kl: Double) {
         let loader = BatchLoader(cache: cache, indices: indices, batchSize: batchSize, mode: .evaluation)
         let noise = Tensor(shape: [min(batchSize, indices.count), d])
         var reconstruction = 0.0, kl = 0.0
@@ -93,10 +112,7 @@ public enum Evaluation {
             reconstruction += value.reconstruction * Double(batch.count)
             kl += value.kl * Double(batch.count)
         }
-        let n = Double(indices.count)
-        let total = (reconstruction + kl) / n
-        return EvaluationResult(images: indices.count, negativeELBO: total, reconstruction: reconstruction / n, kl: kl / n,
-                                bitsPerDimension: EvaluationResult.bitsPerDimension(nats: total), noiseSeed: noiseSeed)
+        return (reconstruction, kl)
     }
 }
 

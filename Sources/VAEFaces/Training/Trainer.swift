@@ -77,6 +77,15 @@ public struct NonFiniteLossError: Error, CustomStringConvertible, Sendable {
 ///
 /// Per step nothing is allocated: the model's layers, the loader's two batch buffers and the
 /// noise tensor are reused; the next batch is converted on a background thread meanwhile.
+///
+/// Data parallelism (`communicator` with several ranks, e.g. under `mpirun`): every rank holds
+/// the same model and draws the same global batch and the same ε for it (so neither depends on
+/// the number of ranks); rank r trains on the r-th contiguous share of both, BatchNorm uses the
+/// statistics of the whole global batch, the losses and the parameter gradients are summed over
+/// the ranks (one flat buffer, one call) and averaged, and every rank applies the same Adam step.
+/// So N ranks compute the step of one process, up to rounding. Every `checkpointEvery` steps a
+/// checksum of the weights is compared across the ranks. Rank 0 alone writes files (checkpoints,
+/// the log, grids, the plot) and talks to a person; validation is shared out and summed.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public var schedule: TrainingSchedule
@@ -89,6 +98,8 @@ public final class Trainer {
     public let isResumed: Bool
     /// Step of the last checkpoint written to `latest.safetensors` (by any session).
     public private(set) var lastCheckpointStep: Int?
+    /// The processes training this model together (`SingleProcess` alone).
+    public let communicator: any Communicator
 
     /// Polled after every step; true saves a checkpoint and ends `run` with `.stopped`.
     public var shouldStop: () -> Bool = { StopSignal.requested }
@@ -116,8 +127,9 @@ public final class Trainer {
 
     /// A new run in `folder` (which must not hold a run already), initialised from the seed.
     public init(configuration: TrainingConfiguration, schedule: TrainingSchedule, folder: RunFolder,
-                cache: PreparedCache) throws {
+                cache: PreparedCache, communicator: any Communicator = SingleProcess()) throws {
         try configuration.validate()
+        try Trainer.checkShares(batchSize: configuration.batchSize, communicator)
         if FileManager.default.fileExists(atPath: folder.latestCheckpoint) {
             throw FileError(file: folder.path, "already holds a training run (latest.safetensors); continue it with --resume \(folder.path), or choose another --out folder")
         }
@@ -125,7 +137,9 @@ public final class Trainer {
         self.schedule = schedule
         self.folder = folder
         self.cache = cache
+        self.communicator = communicator
         model = VAE(configuration: configuration.model, seed: configuration.seed)
+        Trainer.share(model, communicator)
         optimizer = Adam(parameters: model.parameters, learningRate: configuration.learningRate)
         noiseGenerator = SeededGenerator(seed: configuration.seed, stream: 2)
         state = TrainingState(noiseGenerator: noiseGenerator)
@@ -138,15 +152,18 @@ public final class Trainer {
     /// `learningRate` replaces the run's from here on (e.g. after a NaN); the run is then no
     /// longer the continuation of the uninterrupted one.
     public init(resuming file: Checkpoint.File, schedule: TrainingSchedule, folder: RunFolder, cache: PreparedCache,
-                learningRate: Double? = nil) throws {
+                learningRate: Double? = nil, communicator: any Communicator = SingleProcess()) throws {
         var configuration = file.configuration
         if let learningRate { configuration.learningRate = learningRate }
         self.configuration = configuration
         try configuration.validate()
+        try Trainer.checkShares(batchSize: configuration.batchSize, communicator)
+        self.communicator = communicator
         self.schedule = schedule
         self.folder = folder
         self.cache = cache
         model = VAE(configuration: configuration.model, seed: configuration.seed)
+        Trainer.share(model, communicator)
         optimizer = Adam(parameters: model.parameters, learningRate: configuration.learningRate)
         try Checkpoint.restore(file, model: model, optimizer: optimizer)
         state = file.state
@@ -156,6 +173,25 @@ public final class Trainer {
         validationIndices = Trainer.validationIndices(cache, limit: schedule.validationLimit)
         artifactCurves = Trainer.artifactCurves(configuration, schedule, cache, validationIndices)
     }
+
+    /// Throws unless the global batch splits into equal shares, one per rank.
+    private static func checkShares(batchSize: Int, _ communicator: any Communicator) throws {
+        guard batchSize % communicator.size == 0 else {
+            throw VAEFacesError("the batch of \(batchSize) images does not split evenly over \(communicator.size) processes: choose a --batch that is a multiple of \(communicator.size)")
+        }
+    }
+
+    /// Lets every BatchNorm of `model` compute its statistics over all the ranks' shares.
+    private static func share(_ model: VAE, _ communicator: any Communicator) {
+        func visit(_ module: any Module) {
+            if let batchNorm = module as? BatchNorm { batchNorm.communicator = communicator }
+            for child in module.children { visit(child.module) }
+        }
+        visit(model)
+    }
+
+    /// Whether this process writes the run's files and talks to a person (rank 0).
+    private var isWriter: Bool { communicator.rank == 0 }
 
     private static func validationIndices(_ cache: PreparedCache, limit: Int?) -> [Int] {
         let all = cache.indices(in: .val)
@@ -180,18 +216,27 @@ public final class Trainer {
     }
 
     private func note(_ text: String) {
+        guard isWriter else { return }
         if let onMessage { onMessage(text) } else if let progress { progress.message(text) } else {
             FileHandle.standardError.write(Data((text + "\n").utf8))
         }
     }
 
-    /// What one call of `run` works with: the train batches, the CSV log, the ε buffer and the
-    /// fixed latents of the sample grids.
+    /// What one call of `run` works with: the train batches, the CSV log (rank 0's), the ε buffer
+    /// of the global batch and the fixed latents of the sample grids; with several ranks, this
+    /// rank's share of the images and of ε, and the flat buffer of all parameter gradients.
     private struct Session {
         let loader: BatchLoader
-        let log: CSVLog
+        let log: CSVLog?
         let noise: Tensor
         let latents: Tensor
+        let share: Share?
+    }
+
+    private struct Share {
+        let images: Tensor
+        let noise: Tensor
+        let gradients: Tensor
     }
 
     /// Trains until `schedule.steps` or a stop request. Throws `NonFiniteLossError` for a
@@ -201,8 +246,8 @@ public final class Trainer {
     /// when due, `appendLog`, the progress bar, `saveCheckpoints` (which polls `shouldStop`), the
     /// loss plot after a validation — and `onStep`.
     public func run() throws -> TrainingSummary {
-        let lock = try RunLock(folder)
-        defer { lock.release() }
+        let lock = isWriter ? try RunLock(folder) : nil
+        defer { lock?.release() }
         let session = try startSession()
         var summary = TrainingSummary(outcome: .completed, step: state.step,
                                       bestValidationLoss: state.bestValidationLoss, bestValidationStep: state.bestValidationStep)
@@ -210,7 +255,7 @@ public final class Trainer {
             note("the run is already at step \(state.step): nothing to do")
             return summary
         }
-        if showProgress {
+        if showProgress && isWriter {
             progress = TrainingProgress(totalSteps: schedule.steps, imagesPerStep: configuration.batchSize, style: progressStyle,
                                         sink: progressSink)
         }
@@ -225,8 +270,11 @@ public final class Trainer {
             if !validationIndices.isEmpty && (epochEnded || isLast || Trainer.every(schedule.evalEvery, record.step)) {
                 try validate(&record)
             }
-            if record.validation != nil || Trainer.every(schedule.sampleEvery, record.step) {
+            if isWriter && (record.validation != nil || Trainer.every(schedule.sampleEvery, record.step)) {
                 try writeGrids(step: record.step, latents: session.latents)
+            }
+            if communicator.isDistributed && Trainer.every(schedule.checkpointEvery, record.step) {
+                try checkReplicasAgree(step: record.step)
             }
             try appendLog(record, to: session.log)
             progress?.update(step: record.step, epoch: record.epoch,
@@ -245,6 +293,29 @@ public final class Trainer {
         return summary
     }
 
+    /// Throws when a rank's weights (or BatchNorm statistics) differ from rank 0's by a bit: the
+    /// ranks would no longer train one model. Compares a 64-bit FNV-1a hash of every value.
+    private func checkReplicasAgree(step: Int) throws {
+        let own = Trainer.checksum(model.stateDict)
+        var root = own
+        withUnsafeMutableBytes(of: &root) { communicator.broadcast($0, from: 0) }
+        let differing = Int(communicator.allReduceSum([root == own ? 0 : 1])[0])
+        guard differing == 0 else {
+            throw VAEFacesError("step \(step): the weights of \(differing) of \(communicator.size) processes differ from rank 0's (weight checksums disagree), so they no longer train one model; the run stops. Resume from the last checkpoint, \(folder.latestCheckpoint)")
+        }
+    }
+
+    /// FNV-1a over the bit patterns of every value of `tensors`, in order.
+    static func checksum(_ tensors: [(name: String, tensor: Tensor)]) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (_, tensor) in tensors {
+            for value in UnsafeBufferPointer(tensor.buffer) {
+                hash = (hash ^ UInt64(value.bitPattern)) &* 0x0000_0100_0000_01b3
+            }
+        }
+        return hash
+    }
+
     /// Checks the schedule against the state, says what a person should know before a session,
     /// and opens the loader (at the state's data position) and the log (cut back to the state's
     /// step when resuming).
@@ -256,14 +327,24 @@ public final class Trainer {
         if isResumed && state.threads != Threading.workers {
             note("note: the checkpoint was written with \(state.threads) worker threads and this session uses \(Threading.workers): losses will agree with an uninterrupted run to rounding, not bit for bit")
         }
+        let ranks = communicator.isDistributed ? communicator.size : nil
+        if isResumed && state.ranks != ranks {
+            note("note: the checkpoint was written by \(state.ranks ?? 1) processes and this session has \(communicator.size): losses will agree with an uninterrupted run to rounding, not bit for bit")
+        }
+        state.ranks = ranks
         if validationIndices.isEmpty {
             note("note: \(cache.path) has no val images: no validation, reconstruction grids or best.safetensors")
         }
         let loader = try BatchLoader(cache: cache, split: .train, batchSize: configuration.batchSize,
                                      mode: .training(seed: configuration.seed, start: state.position))
-        let log = try CSVLog(path: folder.log, columns: Trainer.logColumns, resumingAfter: isResumed ? state.step : nil)
-        return Session(loader: loader, log: log, noise: Tensor(shape: [configuration.batchSize, configuration.model.latentDimension]),
-                       latents: sampleLatents)
+        let log = isWriter ? try CSVLog(path: folder.log, columns: Trainer.logColumns, resumingAfter: isResumed ? state.step : nil) : nil
+        let d = configuration.model.latentDimension, shareSize = configuration.batchSize / communicator.size
+        let share = communicator.isDistributed
+            ? Share(images: Tensor(shape: BatchLoader.shape(images: shareSize)), noise: Tensor(shape: [shareSize, d]),
+                    gradients: Tensor(shape: [model.parameters.reduce(0) { $0 + $1.parameter.gradient.count }]))
+            : nil
+        return Session(loader: loader, log: log, noise: Tensor(shape: [configuration.batchSize, d]), latents: sampleLatents,
+                       share: share)
     }
 
     /// One update on the loader's next batch: fresh ε from the run's noise generator, the
@@ -279,7 +360,12 @@ public final class Trainer {
         for i in 0..<noise.count { noise[i] = noiseGenerator.nextNormal() }
 
         let start = Trainer.now()
-        let loss = model.trainingStep(batch.tensor, noise: noise)
+        let loss: VAELossValue
+        if let share = session.share {
+            loss = trainShare(share, of: batch.tensor, noise: noise)
+        } else {
+            loss = model.trainingStep(batch.tensor, noise: noise)
+        }
         let update = loss.total.isFinite ? optimizer.step() : nil
         let record = StepRecord(step: state.step + 1, epoch: batch.position.epoch + 1, loss: loss, seconds: Trainer.now() - start)
 
@@ -298,6 +384,33 @@ public final class Trainer {
         return record
     }
 
+    /// This rank's step of the global batch `images` with its ε `noise`: forward and backward on
+    /// this rank's share, then the loss and the gradients summed over the ranks and divided by
+    /// their number, so they are the whole batch's means (every rank's loss is a mean over an
+    /// equal share).
+    private func trainShare(_ share: Share, of images: Tensor, noise: Tensor) -> VAELossValue {
+        let rank = communicator.rank, ranks = Double(communicator.size)
+        share.images.pointer.update(from: images.pointer + rank * share.images.count, count: share.images.count)
+        share.noise.pointer.update(from: noise.pointer + rank * share.noise.count, count: share.noise.count)
+        let local = model.trainingStep(share.images, noise: share.noise)
+        let sums = communicator.allReduceSum([local.reconstruction, local.kl])
+
+        var offset = 0
+        for (_, parameter) in model.parameters {
+            (share.gradients.pointer + offset).update(from: parameter.gradient.pointer, count: parameter.gradient.count)
+            offset += parameter.gradient.count
+        }
+        communicator.allReduceSum(share.gradients.buffer)
+        let scale = Float(1 / ranks)
+        offset = 0
+        for (_, parameter) in model.parameters {
+            let g = parameter.gradient.pointer, sum = share.gradients.pointer + offset
+            for i in 0..<parameter.gradient.count { g[i] = sum[i] * scale }
+            offset += parameter.gradient.count
+        }
+        return VAELossValue(reconstruction: sums[0] / ranks, kl: sums[1] / ranks, klWeight: configuration.model.klWeight)
+    }
+
     // MARK: Hooks
 
     /// The −ELBO on the val images and the artifact ratios of the samples and reconstructions
@@ -306,8 +419,8 @@ public final class Trainer {
     private func validate(_ record: inout StepRecord) throws {
         let step = record.step
         let result = Evaluation.run(model, cache: cache, indices: validationIndices, batchSize: configuration.batchSize,
-                                    noiseSeed: configuration.seed)
-        let artifacts = artifactCurves?.measure(model)
+                                    noiseSeed: configuration.seed, communicator: communicator)
+        let artifacts = isWriter ? artifactCurves?.measure(model) : nil
         record.validation = result
         record.artifacts = artifacts
         state.lastValidation = result
@@ -321,8 +434,10 @@ public final class Trainer {
         if state.bestValidationLoss.map({ result.negativeELBO < $0 }) ?? true {
             state.bestValidationLoss = result.negativeELBO
             state.bestValidationStep = step
-            try Checkpoint.write(to: folder.bestCheckpoint, model: model, optimizer: optimizer,
-                                 configuration: configuration, state: state)
+            if isWriter {
+                try Checkpoint.write(to: folder.bestCheckpoint, model: model, optimizer: optimizer,
+                                     configuration: configuration, state: state)
+            }
             text += ", best so far"
         }
         note(text)
@@ -330,7 +445,8 @@ public final class Trainer {
 
     /// The step's row of the CSV log (`logColumns`); the val columns and the artifact ratios are
     /// NaN without a validation.
-    private func appendLog(_ record: StepRecord, to log: CSVLog) throws {
+    private func appendLog(_ record: StepRecord, to log: CSVLog?) throws {
+        guard let log else { return }
         let loss = record.loss, validation = record.validation, artifacts = record.artifacts
         try log.append([Double(record.step), Double(record.epoch), loss.total, loss.reconstruction, loss.kl,
                         Double(configuration.batchSize) / record.seconds,
@@ -341,19 +457,22 @@ public final class Trainer {
     }
 
     /// Polls `shouldStop` and writes latest.safetensors on a stop request, at the last step, at an
-    /// epoch's end and every `checkpointEvery` steps. Returns whether a stop was requested.
+    /// epoch's end and every `checkpointEvery` steps. Returns whether a stop was requested (on
+    /// any rank: all of them stop after the same step).
     private func saveCheckpoints(isLast: Bool, epochEnded: Bool) throws -> Bool {
-        let stopRequested = shouldStop()
+        let stopRequested = communicator.any(shouldStop())
         if stopRequested || isLast || epochEnded || Trainer.every(schedule.checkpointEvery, state.step) {
             try saveLatest()
         }
         return stopRequested
     }
 
-    /// Writes `latest.safetensors` for the current state.
+    /// Writes `latest.safetensors` for the current state (rank 0; the others only note the step).
     public func saveLatest() throws {
-        try Checkpoint.write(to: folder.latestCheckpoint, model: model, optimizer: optimizer,
-                             configuration: configuration, state: state)
+        if isWriter {
+            try Checkpoint.write(to: folder.latestCheckpoint, model: model, optimizer: optimizer,
+                                 configuration: configuration, state: state)
+        }
         lastCheckpointStep = state.step
     }
 
@@ -373,6 +492,7 @@ public final class Trainer {
     /// the validation loss, and below them the artifact ratios, from the CSV log (so a resumed run
     /// plots its whole history).
     public func writeLossPlot() throws {
+        guard isWriter else { return }
         try Trainer.writeLossPlot(log: folder.log, to: folder.lossPlot)
     }
 

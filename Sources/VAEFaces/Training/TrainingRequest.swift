@@ -61,15 +61,24 @@ public struct TrainingRequest: Sendable {
         public var description: String {
             let c = trainer.configuration
             return "\(trainer.isResumed ? "resuming" : "training") \(c.model.decoder.rawValue) VAE (latent \(c.model.latentDimension), β \(c.model.klWeight)), "
-                + "batch \(c.batchSize), lr \(c.learningRate), seed \(c.seed), \(Threading.workers) threads: "
+                + "batch \(c.batchSize), lr \(c.learningRate), seed \(c.seed), \(Threading.workers) threads\(processes): "
                 + "step \(trainer.state.step) → \(trainer.schedule.steps) (\(stepsPerEpoch) steps per epoch) in \(trainer.folder.path)"
+        }
+
+        /// " in each of 4 processes (16 images each)" when several train together, else "".
+        private var processes: String {
+            let ranks = trainer.communicator.size
+            return ranks > 1 ? " in each of \(ranks) processes (\(trainer.configuration.batchSize / ranks) images each)" : ""
         }
     }
 
     /// Reads the checkpoint (on resume), opens or prepares the data, and builds the trainer.
     /// `note` hears what a person should know (data preparation, a changed learning rate).
     /// Throws `ResumeConflict` for options a resumed run cannot take, and file and settings errors.
-    public func makeTrainer(note: (String) -> Void) throws -> Setup {
+    ///
+    /// With several processes in `communicator` (data parallelism), every process calls this;
+    /// rank 0 opens or prepares the data first and the others then open what it prepared.
+    public func makeTrainer(note: (String) -> Void, communicator: any Communicator = SingleProcess()) throws -> Setup {
         let folder: RunFolder
         let checkpoint: Checkpoint.File?
         switch run {
@@ -87,7 +96,9 @@ public struct TrainingRequest: Sendable {
         var configuration = try checkpoint?.configuration ?? newConfiguration()
         try configuration.validate()
 
+        if communicator.rank > 0 { communicator.barrier() }
         let prepared = try openData(configuration: &configuration, note: note)
+        if communicator.isDistributed && communicator.rank == 0 { communicator.barrier() }
         let stepsPerEpoch = prepared.indices(in: .train).count / configuration.batchSize
         guard stepsPerEpoch > 0 else {
             throw FileError(file: prepared.path, "the train split has \(prepared.indices(in: .train).count) images, fewer than one batch of \(configuration.batchSize)")
@@ -106,9 +117,11 @@ public struct TrainingRequest: Sendable {
             if let learningRate, learningRate != checkpoint.configuration.learningRate {
                 note("note: the learning rate changes from \(checkpoint.configuration.learningRate) to \(learningRate) from step \(checkpoint.state.step + 1) on")
             }
-            trainer = try Trainer(resuming: checkpoint, schedule: schedule, folder: folder, cache: prepared, learningRate: learningRate)
+            trainer = try Trainer(resuming: checkpoint, schedule: schedule, folder: folder, cache: prepared, learningRate: learningRate,
+                                  communicator: communicator)
         } else {
-            trainer = try Trainer(configuration: configuration, schedule: schedule, folder: folder, cache: prepared)
+            trainer = try Trainer(configuration: configuration, schedule: schedule, folder: folder, cache: prepared,
+                                  communicator: communicator)
         }
         return Setup(trainer: trainer, stepsPerEpoch: stepsPerEpoch)
     }
