@@ -78,6 +78,8 @@ public final class BatchNorm: Layer {
 
     /// Ranks whose shares of the batch make up the statistics.
     private var ranks: Int { communicator?.size ?? 1 }
+    /// True when the statistics are shared with other ranks.
+    private var isDistributed: Bool { communicator?.isDistributed == true }
 
     public init(channels: Int, activation: Activation = .identity) {
         precondition(channels > 0, "BatchNorm: channel count must be positive")
@@ -157,47 +159,59 @@ public final class BatchNorm: Layer {
         if training {
             precondition(total > 1, "BatchNorm: training needs more than one value per channel, got input \(input.shape)")
             batchesTracked[0] += 1
-            parallelChunks(c) { range in
-                for ch in range {
-                    let (s, ss) = BatchNorm.sumAndSquaredDeviations(x.value + ch * spatial, segments: n,
-                                                                    stride: c * spatial, count: spatial)
-                    sums.value[2 * ch] = s
-                    sums.value[2 * ch + 1] = ss
-                }
-            }
-            synchroniseStatistics(localCount: m)
         }
         let momentum = Double(self.momentum)
-        parallelChunks(c) { range in
-            for ch in range {
-                let mu: Double, invStd: Double
-                if training {
-                    mu = sums.value[2 * ch] / Double(total)
-                    let variance = sums.value[2 * ch + 1] / Double(total)
-                    invStd = 1 / (variance + eps).squareRoot()
-                    rMean.value[ch] = Float((1 - momentum) * Double(rMean.value[ch]) + momentum * mu)
-                    rVar.value[ch] = Float((1 - momentum) * Double(rVar.value[ch])
-                                           + momentum * variance * Double(total) / Double(total - 1))
-                } else {
-                    mu = Double(rMean.value[ch])
-                    invStd = 1 / (Double(rVar.value[ch]) + eps).squareRoot()
+        // This rank's (Σx, Σ(x − μ)²) of channel `ch`.
+        let statistics: @Sendable (Int) -> Void = { ch in
+            let (s, ss) = BatchNorm.sumAndSquaredDeviations(x.value + ch * spatial, segments: n,
+                                                            stride: c * spatial, count: spatial)
+            sums.value[2 * ch] = s
+            sums.value[2 * ch + 1] = ss
+        }
+        // The channel's mean and inverse std (batch statistics in training, running ones
+        // otherwise), the running update, and y = act(γ·(x − μ)/σ + β).
+        let normalise: @Sendable (Int) -> Void = { ch in
+            let mu: Double, invStd: Double
+            if training {
+                mu = sums.value[2 * ch] / Double(total)
+                let variance = sums.value[2 * ch + 1] / Double(total)
+                invStd = 1 / (variance + eps).squareRoot()
+                rMean.value[ch] = Float((1 - momentum) * Double(rMean.value[ch]) + momentum * mu)
+                rVar.value[ch] = Float((1 - momentum) * Double(rVar.value[ch])
+                                       + momentum * variance * Double(total) / Double(total - 1))
+            } else {
+                mu = Double(rMean.value[ch])
+                invStd = 1 / (Double(rVar.value[ch]) + eps).squareRoot()
+            }
+            let center = Float(mu), scale = Float(Double(gamma.value[ch]) * invStd), shift = beta.value[ch]
+            mean.value[ch] = center
+            inv.value[ch] = Float(invStd)
+            scales.value[ch] = scale
+            shifts.value[ch] = shift
+            let vm = VectorMath.V(repeating: center), vs = VectorMath.V(repeating: scale)
+            let vb = VectorMath.V(repeating: shift)
+            for i in 0..<n {
+                let o = (i * c + ch) * spatial
+                let src = x.value + o, dst = out.value + o
+                var k = 0
+                while k + 16 <= spatial {
+                    VectorMath.store(act.apply(vb.addingProduct(VectorMath.load(src + k) - vm, vs)), dst + k)
+                    k += 16
                 }
-                let center = Float(mu), scale = Float(Double(gamma.value[ch]) * invStd), shift = beta.value[ch]
-                mean.value[ch] = center
-                inv.value[ch] = Float(invStd)
-                scales.value[ch] = scale
-                shifts.value[ch] = shift
-                let vm = VectorMath.V(repeating: center), vs = VectorMath.V(repeating: scale)
-                let vb = VectorMath.V(repeating: shift)
-                for i in 0..<n {
-                    let o = (i * c + ch) * spatial
-                    let src = x.value + o, dst = out.value + o
-                    var k = 0
-                    while k + 16 <= spatial {
-                        VectorMath.store(act.apply(vb.addingProduct(VectorMath.load(src + k) - vm, vs)), dst + k)
-                        k += 16
-                    }
-                    while k < spatial { dst[k] = act.apply(shift.addingProduct(src[k] - center, scale)); k += 1 }
+                while k < spatial { dst[k] = act.apply(shift.addingProduct(src[k] - center, scale)); k += 1 }
+            }
+        }
+        if training && isDistributed {
+            // The statistics of every channel first, summed over the ranks, then the normalisation.
+            parallelChunks(c) { range in for ch in range { statistics(ch) } }
+            synchroniseStatistics(localCount: m)
+            parallelChunks(c) { range in for ch in range { normalise(ch) } }
+        } else {
+            // One process: each channel's statistics and normalisation together, while its values are in cache.
+            parallelChunks(c) { range in
+                for ch in range {
+                    if training { statistics(ch) }
+                    normalise(ch)
                 }
             }
         }
@@ -238,75 +252,83 @@ public final class BatchNorm: Layer {
         typealias V = VectorMath.V
         // Pass 1: Σ g and Σ g·(x − μ), with g = act'(z)·dy and z recomputed as in forward; dγ and
         // dβ get this rank's share (the trainer sums parameter gradients over the ranks).
-        parallelChunks(c) { range in
-            for ch in range {
-                let mu = mean.value[ch], invStd = Double(inv.value[ch])
-                let scale = scales.value[ch], shift = shifts.value[ch]
-                let vm = V(repeating: mu), vs = V(repeating: scale), vb = V(repeating: shift)
-                var sumG = 0.0, sumGXc = 0.0
-                for i in 0..<n {
-                    let o = (i * c + ch) * spatial
-                    let xs = x.value + o, gs = dy.value + o
-                    var a = V(repeating: 0), b = V(repeating: 0)
-                    var k = 0
-                    while k + 16 <= spatial {
-                        let xc = VectorMath.load(xs + k) - vm
-                        let g = act.gate(VectorMath.load(gs + k), vb.addingProduct(xc, vs))
-                        a += g
-                        b.addProduct(g, xc)
-                        k += 16
-                    }
-                    var s = a.sum(), t = b.sum()
-                    while k < spatial {
-                        let xc = xs[k] - mu
-                        let g = act.gate(gs[k], shift.addingProduct(xc, scale))
-                        s += g
-                        t += g * xc
-                        k += 1
-                    }
-                    sumG += Double(s)
-                    sumGXc += Double(t)
+        let gradientSums: @Sendable (Int) -> Void = { ch in
+            let mu = mean.value[ch], invStd = Double(inv.value[ch])
+            let scale = scales.value[ch], shift = shifts.value[ch]
+            let vm = V(repeating: mu), vs = V(repeating: scale), vb = V(repeating: shift)
+            var sumG = 0.0, sumGXc = 0.0
+            for i in 0..<n {
+                let o = (i * c + ch) * spatial
+                let xs = x.value + o, gs = dy.value + o
+                var a = V(repeating: 0), b = V(repeating: 0)
+                var k = 0
+                while k + 16 <= spatial {
+                    let xc = VectorMath.load(xs + k) - vm
+                    let g = act.gate(VectorMath.load(gs + k), vb.addingProduct(xc, vs))
+                    a += g
+                    b.addProduct(g, xc)
+                    k += 16
                 }
-                dGamma.value[ch] += Float(sumGXc * invStd)
-                dBeta.value[ch] += Float(sumG)
-                sums.value[2 * ch] = sumG
-                sums.value[2 * ch + 1] = sumGXc
+                var s = a.sum(), t = b.sum()
+                while k < spatial {
+                    let xc = xs[k] - mu
+                    let g = act.gate(gs[k], shift.addingProduct(xc, scale))
+                    s += g
+                    t += g * xc
+                    k += 1
+                }
+                sumG += Double(s)
+                sumGXc += Double(t)
+            }
+            dGamma.value[ch] += Float(sumGXc * invStd)
+            dBeta.value[ch] += Float(sumG)
+            sums.value[2 * ch] = sumG
+            sums.value[2 * ch + 1] = sumGXc
+        }
+        // Pass 2: dx = k·g + b·(x − μ) + c0, with x̂ = (x − μ)·invStd written out.
+        let inputGradientOf: @Sendable (Int) -> Void = { ch in
+            let mu = mean.value[ch], invStd = Double(inv.value[ch])
+            let scale = scales.value[ch], shift = shifts.value[ch]
+            let vm = V(repeating: mu), vs = V(repeating: scale), vb = V(repeating: shift)
+            let sumG = sums.value[2 * ch], sumGXhat = sums.value[2 * ch + 1] * invStd
+            let kk = Double(scale)
+            let bb = training ? -kk * invStd * sumGXhat / m : 0
+            let c0 = training ? -kk * sumG / m : 0
+            let fk = Float(kk), fb = Float(bb), fc = Float(c0)
+            let vk = V(repeating: fk), vbb = V(repeating: fb), vc = V(repeating: fc)
+            for i in 0..<n {
+                let o = (i * c + ch) * spatial
+                let xs = x.value + o, gs = dy.value + o, ds = out.value + o
+                var k = 0
+                while k + 16 <= spatial {
+                    let xc = VectorMath.load(xs + k) - vm
+                    let g = act.gate(VectorMath.load(gs + k), vb.addingProduct(xc, vs))
+                    var r = vc
+                    r.addProduct(vk, g)
+                    r.addProduct(vbb, xc)
+                    VectorMath.store(r, ds + k)
+                    k += 16
+                }
+                while k < spatial {
+                    let xc = xs[k] - mu
+                    let g = act.gate(gs[k], shift.addingProduct(xc, scale))
+                    ds[k] = fk * g + fb * xc + fc
+                    k += 1
+                }
             }
         }
-        guard computesInputGradient else { return dx }
-        // In training, dx depends on the sums over the whole batch: every rank's.
-        if training, let communicator, communicator.isDistributed { communicator.allReduceSum(channelSums) }
-        // Pass 2: dx = k·g + b·(x − μ) + c0, with x̂ = (x − μ)·invStd written out.
-        parallelChunks(c) { range in
-            for ch in range {
-                let mu = mean.value[ch], invStd = Double(inv.value[ch])
-                let scale = scales.value[ch], shift = shifts.value[ch]
-                let vm = V(repeating: mu), vs = V(repeating: scale), vb = V(repeating: shift)
-                let sumG = sums.value[2 * ch], sumGXhat = sums.value[2 * ch + 1] * invStd
-                let kk = Double(scale)
-                let bb = training ? -kk * invStd * sumGXhat / m : 0
-                let c0 = training ? -kk * sumG / m : 0
-                let fk = Float(kk), fb = Float(bb), fc = Float(c0)
-                let vk = V(repeating: fk), vbb = V(repeating: fb), vc = V(repeating: fc)
-                for i in 0..<n {
-                    let o = (i * c + ch) * spatial
-                    let xs = x.value + o, gs = dy.value + o, ds = out.value + o
-                    var k = 0
-                    while k + 16 <= spatial {
-                        let xc = VectorMath.load(xs + k) - vm
-                        let g = act.gate(VectorMath.load(gs + k), vb.addingProduct(xc, vs))
-                        var r = vc
-                        r.addProduct(vk, g)
-                        r.addProduct(vbb, xc)
-                        VectorMath.store(r, ds + k)
-                        k += 16
-                    }
-                    while k < spatial {
-                        let xc = xs[k] - mu
-                        let g = act.gate(gs[k], shift.addingProduct(xc, scale))
-                        ds[k] = fk * g + fb * xc + fc
-                        k += 1
-                    }
+        let wantInput = computesInputGradient
+        if training && wantInput && isDistributed {
+            // dx depends on the sums over the whole batch: every rank's.
+            parallelChunks(c) { range in for ch in range { gradientSums(ch) } }
+            communicator?.allReduceSum(channelSums)
+            parallelChunks(c) { range in for ch in range { inputGradientOf(ch) } }
+        } else {
+            // One process: both passes over a channel together, while its values are in cache.
+            parallelChunks(c) { range in
+                for ch in range {
+                    gradientSums(ch)
+                    if wantInput { inputGradientOf(ch) }
                 }
             }
         }
