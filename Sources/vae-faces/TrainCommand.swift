@@ -17,9 +17,10 @@ struct TrainCommand: ParsableCommand {
             The run folder gets latest.safetensors and best.safetensors (checkpoints), \
             training.csv (one row per step), samples/ and reconstructions/ grids at every \
             validation (each epoch's end, every --eval-every steps, the last step) and every \
-            --sample-every steps, and loss.svg. Ctrl-C or SIGTERM finishes the current step, \
-            saves latest.safetensors and exits with status 130 (SIGINT) or 143 (SIGTERM); a \
-            second Ctrl-C quits at once. A NaN or infinite loss stops with status 1 without \
+            --sample-every steps, and loss.svg. Ctrl-C or SIGTERM saves the last completed \
+            step at once (in case the process is killed: mpirun does so after 1 s), then \
+            finishes the current step, saves latest.safetensors and exits with status 130 \
+            (SIGINT) or 143 (SIGTERM); a second Ctrl-C quits at once. A NaN or infinite loss stops with status 1 without \
             overwriting the last checkpoint.
 
             On several machines (a build with --traits MPI): mpirun -np N vae-faces train … \
@@ -129,6 +130,7 @@ struct TrainCommand: ParsableCommand {
         note(setup.description)
         StopSignal.install()
         defer { StopSignal.restoreDefaults() }
+        setup.trainer.savesAtOnceOnStopSignal = true
         let summary: TrainingSummary
         let firstStep = setup.trainer.state.step
         do {

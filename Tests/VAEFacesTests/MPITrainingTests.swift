@@ -89,6 +89,35 @@ struct MPITrainingTests {
         #expect(result.stderr.contains("--resume \(folder) --steps 5000"), "\(result.stderr)")
     }
 
+    /// SIGTERM to `mpirun` itself (what Ctrl-C does): it forwards SIGTERM to the ranks and sends
+    /// SIGKILL a second later, during a step longer than that (128 images per rank on one thread):
+    /// rank 0 has saved the last completed step at once, and it resumes.
+    @Test func sigtermToMpirunKeepsTheLastCompletedStep() throws {
+        let folder = TrainingTestData.temporaryFolder("mpi-mpirun-stop")
+        defer { TrainingTestData.remove(folder) }
+        let run = RunFolder(folder)
+        var arguments = try Self.trainArguments(folder, steps: 5000, checkpointEvery: 5000)
+        arguments[arguments.firstIndex(of: "--batch")! + 1] = "256"
+        var logged = 0
+        // Open MPI's default grace is 1 s; the test machine may be busy with other tests, so it gets
+        // 3 s (the message says how long the save took; the single-process test in
+        // TrainCommandTests pins the save within 0.6 s).
+        let launcher = mpirun! + ["--mca", "odls_base_sigkill_timeout", "3"]
+        let result = try runTool(arguments, launcher: launcher) { process in
+            Self.waitForRows(2, in: run, while: process)
+            logged = (try? CSVLog.read(path: run.log))?["step"]?.count ?? 0
+            kill(process.processIdentifier, SIGTERM)
+            Self.waitForExit(process, seconds: 60)
+        }
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("saved at once"), "\(result.stderr)")
+        let checkpoint = try Checkpoint.read(path: run.latestCheckpoint)
+        #expect(checkpoint.state.step >= logged && logged >= 2, "saved step \(checkpoint.state.step), \(logged) steps logged before the signal")
+        let resumed = try runTool(["train", "--resume", folder, "--steps", String(checkpoint.state.step + 1), "--threads", "1"],
+                                  launcher: mpirun!)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
+
     /// A rank killed with SIGKILL: mpirun ends the job within a bounded time with a message, and
     /// the checkpoint on disk (written every step) is complete.
     @Test func aKilledRankEndsTheJob() throws {

@@ -29,6 +29,14 @@ func runTool(_ arguments: [String], launcher: [String] = [], whileRunning: ((Pro
     FileManager.default.createFile(atPath: folder + "/err", contents: nil)
     process.standardOutput = FileHandle(forWritingAtPath: folder + "/out")
     process.standardError = FileHandle(forWritingAtPath: folder + "/err")
+    // A child inherits the signal mask of the thread that starts it, and a test's thread may block
+    // SIGINT and SIGTERM: start it with them open, as a shell would (mpirun must receive them).
+    var stopSignals = sigset_t(), previousMask = sigset_t()
+    sigemptyset(&stopSignals)
+    sigaddset(&stopSignals, SIGINT)
+    sigaddset(&stopSignals, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previousMask)
+    defer { pthread_sigmask(SIG_SETMASK, &previousMask, nil) }
     try process.run()
     whileRunning?(process)
     process.waitUntilExit()
@@ -100,6 +108,46 @@ struct TrainCommandTests {
         let resumed = try runTool(["train", "--resume", folder, "--steps", String(target), "--checkpoint-every", "1"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try CSVLog.read(path: run.log)["step"] == (1...target).map(Double.init))
+    }
+
+    /// SIGTERM and, 0.6 s later, SIGKILL — what `mpirun` does to its ranks on Ctrl-C, one second
+    /// apart — during a step longer than that: the last completed step was saved at once, and it is
+    /// exactly the checkpoint an uninterrupted run writes at that step (weights, BatchNorm
+    /// statistics and batch counts, Adam's moments, data position, noise generator).
+    @Test func sigtermThenSigkillKeepsTheLastCompletedStep() throws {
+        let cache = try TrainingTestData.cache.get()
+        let killed = TrainingTestData.temporaryFolder("killed"), straight = TrainingTestData.temporaryFolder("straight")
+        defer { TrainingTestData.remove(killed); TrainingTestData.remove(straight) }
+        // Batch 128 on one thread: a step takes over a second.
+        let arguments = { (folder: String, steps: Int) in
+            ["train", "--cache", cache.path, "--decoder", "pixeldcl", "--out", folder, "--steps", String(steps), "--batch", "128",
+             "--latent", "16", "--threads", "1", "--checkpoint-every", "5000", "--eval-every", "5000", "--sample-every", "5000"]
+        }
+        var logged = 0
+        let (status, stderr, _) = try runTool(arguments(killed, 5000)) { process in
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && process.isRunning {
+                logged = (try? CSVLog.read(path: RunFolder(killed).log))?["step"]?.count ?? 0
+                if logged >= 2 { break }
+                usleep(20_000)
+            }
+            kill(process.processIdentifier, SIGTERM)
+            usleep(600_000)
+            kill(process.processIdentifier, SIGKILL)
+        }
+        #expect(status == SIGKILL, "the step ended within 0.6 s, so this test shows nothing: \(stderr)")
+        #expect(stderr.contains("saved at once"), "\(stderr)")
+        let saved = try Checkpoint.read(path: RunFolder(killed).latestCheckpoint)
+        #expect(saved.state.step == logged, "saved step \(saved.state.step), \(logged) steps logged before the signal")
+
+        try #require(try runTool(arguments(straight, saved.state.step)).status == 0)
+        let reference = try Checkpoint.read(path: RunFolder(straight).latestCheckpoint)
+        #expect(saved.state.step == reference.state.step && saved.state.position == reference.state.position
+                && saved.state.noiseGenerator == reference.state.noiseGenerator && saved.adamStep == reference.adamStep)
+        #expect(saved.archive.names.sorted() == reference.archive.names.sorted())
+        for name in reference.archive.names {
+            #expect(try saved.archive.floats(name) == reference.archive.floats(name), "\(name)")
+        }
     }
 
     @Test func sampleExportAndEvalCommandsWork() throws {

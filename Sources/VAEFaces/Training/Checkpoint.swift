@@ -83,9 +83,11 @@ public enum Checkpoint {
         public var path: String { archive.source }
     }
 
-    /// Writes a checkpoint of `model` and `optimizer` to `path` atomically.
+    /// Writes a checkpoint of `model` and `optimizer` to `path` atomically; `buffers`, when given,
+    /// replace the model's own buffers (copies of the BatchNorm statistics taken at `state`'s step:
+    /// `ImmediateCheckpoint`).
     public static func write(to path: String, model: VAE, optimizer: Adam, configuration: TrainingConfiguration,
-                             state: TrainingState) throws {
+                             state: TrainingState, buffers: [(name: String, tensor: Tensor)]? = nil) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var metadata = [
@@ -100,7 +102,8 @@ public enum Checkpoint {
         metadata["configuration"] = String(decoding: try encoder.encode(configuration), as: UTF8.self)
         metadata["training_state"] = String(decoding: try encoder.encode(state), as: UTF8.self)
         var writer = SafeTensorsWriter(metadata: metadata)
-        for (name, tensor) in model.stateDict { writer.add(name, values: tensor) }
+        let modelState = buffers.map { model.parameters.map { ($0.name, $0.parameter.value) } + $0 } ?? model.stateDict
+        for (name, tensor) in modelState { writer.add(name, values: tensor) }
         for (name, tensor) in optimizer.state { writer.add(name, values: tensor) }
         try writer.write(to: path)
     }

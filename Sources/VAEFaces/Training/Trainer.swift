@@ -103,6 +103,12 @@ public final class Trainer {
 
     /// Polled after every step; true saves a checkpoint and ends `run` with `.stopped`.
     public var shouldStop: () -> Bool = { StopSignal.requested }
+    /// On SIGINT/SIGTERM (`StopSignal`), rank 0 also saves the last completed step at once, from
+    /// a thread of its own, in case the process is killed before the step in progress ends
+    /// (`ImmediateCheckpoint`: `mpirun` sends SIGKILL a second after SIGTERM). `vae-faces train`
+    /// turns it on.
+    public var savesAtOnceOnStopSignal = false
+    private var immediateCheckpoint: ImmediateCheckpoint?
     /// Called after every step (after validation and saving).
     public var onStep: ((StepRecord) -> Void)?
     /// Notes for a person (validation results, saved files); default: standard error, through
@@ -263,6 +269,17 @@ public final class Trainer {
             progress?.finish()
             progress = nil
         }
+        if savesAtOnceOnStopSignal && isWriter {
+            let immediate = ImmediateCheckpoint(model: model, optimizer: optimizer, configuration: configuration,
+                                                path: folder.latestCheckpoint, state: state, savedStep: lastCheckpointStep,
+                                                say: { FileHandle.standardError.write(Data(("\n" + $0 + "\n").utf8)) })
+            immediateCheckpoint = immediate
+            immediate.start()
+        }
+        defer {
+            immediateCheckpoint?.stop()
+            immediateCheckpoint = nil
+        }
         while state.step < schedule.steps {
             var record = try step(session)
             let isLast = record.step == schedule.steps
@@ -366,8 +383,20 @@ public final class Trainer {
         } else {
             loss = model.trainingStep(batch.tensor, noise: noise)
         }
-        let update = loss.total.isFinite ? optimizer.step() : nil
-        let record = StepRecord(step: state.step + 1, epoch: batch.position.epoch + 1, loss: loss, seconds: Trainer.now() - start)
+        // Adam's step and the state's advance as one (a checkpoint written from another thread
+        // sees both or neither: `ImmediateCheckpoint`).
+        var record = StepRecord(step: state.step + 1, epoch: batch.position.epoch + 1, loss: loss, seconds: 0)
+        let completeStep = { [self] () -> (Adam.Update?, TrainingState?) in
+            let update = loss.total.isFinite ? optimizer.step() : nil
+            record.seconds = Trainer.now() - start
+            guard let update, update.applied else { return (update, nil) }
+            state.step = record.step
+            state.position = session.loader.position
+            state.setNoiseGenerator(noiseGenerator)
+            state.trainingSeconds += record.seconds
+            return (update, state)
+        }
+        let update = immediateCheckpoint.map { $0.completeStep(completeStep) } ?? completeStep().0
 
         guard let update, update.applied else {
             try? appendLog(record, to: session.log)
@@ -377,10 +406,6 @@ public final class Trainer {
             throw NonFiniteLossError(step: record.step, what: what, checkpoint: lastCheckpointStep.map { _ in folder.latestCheckpoint },
                                      checkpointStep: lastCheckpointStep)
         }
-        state.step = record.step
-        state.position = session.loader.position
-        state.setNoiseGenerator(noiseGenerator)
-        state.trainingSeconds += record.seconds
         return record
     }
 
@@ -440,6 +465,7 @@ public final class Trainer {
             }
             text += ", best so far"
         }
+        immediateCheckpoint?.record(state)
         note(text)
     }
 
@@ -470,8 +496,11 @@ public final class Trainer {
     /// Writes `latest.safetensors` for the current state (rank 0; the others only note the step).
     public func saveLatest() throws {
         if isWriter {
-            try Checkpoint.write(to: folder.latestCheckpoint, model: model, optimizer: optimizer,
-                                 configuration: configuration, state: state)
+            let write = { [self] in
+                try Checkpoint.write(to: folder.latestCheckpoint, model: model, optimizer: optimizer,
+                                     configuration: configuration, state: state)
+            }
+            if let immediateCheckpoint { try immediateCheckpoint.write(step: state.step, write) } else { try write() }
         }
         lastCheckpointStep = state.step
     }
