@@ -123,6 +123,45 @@ import Testing
         #expect(pooled(.max(stride: 1, padding: 1)) == [6, 7, 8, 8, 10, 11, 12, 12, 14, 15, 16, 16, 14, 15, 16, 16])
     }
 
+    /// The 3×3 pool the textbook way: every window's pixels inside the image, one by one.
+    static func naivePool(_ pool: InceptionPool, _ input: [Float], shape: MapShape) -> [Float] {
+        let (stride, padding) = if case let .max(stride, padding) = pool { (stride, padding) } else { (1, 1) }
+        let out = pool.outputShape(shape)
+        var result = [Float]()
+        for c in 0..<shape.channels {
+            for oy in 0..<out.height {
+                for ox in 0..<out.width {
+                    var window = [Float]()
+                    for y in (oy * stride - padding)..<(oy * stride - padding + 3) where (0..<shape.height).contains(y) {
+                        for x in (ox * stride - padding)..<(ox * stride - padding + 3) where (0..<shape.width).contains(x) {
+                            window.append(input[(c * shape.height + y) * shape.width + x])
+                        }
+                    }
+                    result.append(pool == .average ? window.reduce(0, +) / Float(window.count) : window.max()!)
+                }
+            }
+        }
+        return result
+    }
+
+    /// The separable pools against the naive windows on the network's map sizes (odd and even,
+    /// 8² to 147²) and small ones: the maximum exactly, the average to rounding.
+    @Test(arguments: [(3, 4, 5), (2, 8, 8), (3, 17, 17), (2, 35, 35), (2, 16, 7), (1, 147, 147), (1, 3, 3)])
+    func poolsMatchNaiveWindows(channels: Int, height: Int, width: Int) {
+        let shape = MapShape(channels: channels, height: height, width: width)
+        let x = TestSupport.Reference.randomTensor([shape.count], seed: 3).array
+        for pool in [InceptionPool.average, .max(stride: 2, padding: 0), .max(stride: 1, padding: 1)] {
+            var y = [Float](repeating: .nan, count: pool.outputShape(shape).count)
+            x.withUnsafeBufferPointer { x in y.withUnsafeMutableBufferPointer { pool.forward(x.baseAddress!, shape: shape, into: $0.baseAddress!) } }
+            let expected = Self.naivePool(pool, x, shape: shape)
+            if pool == .average {
+                #expect(relativeMaxError(y, expected) < 1e-6, "\(pool) on \(shape)")
+            } else {
+                #expect(y == expected, "\(pool) on \(shape)")
+            }
+        }
+    }
+
     @Test func missingOrMisshapenWeightsNameTheTensor() throws {
         let empty = try SafeTensorsArchive.parse(SafeTensorsWriter().encode(), source: "empty.safetensors")
         #expect(throws: FileError(file: "empty.safetensors",

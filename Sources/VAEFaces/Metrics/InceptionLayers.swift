@@ -21,6 +21,8 @@ struct MapShape: Equatable, Sendable {
 /// im2col + SGEMM; a 1×1 stride-1 convolution is the SGEMM alone. A padding that differs between
 /// the axes is made explicit first (a zero-bordered copy), so the project's `im2col` runs it unpadded.
 struct FoldedConvolution: Sendable {
+    /// The state_dict prefix (`blocks.2.4.branch7x7_2`), for the step profile.
+    let name: String
     let inputChannels: Int
     let outputChannels: Int
     let kernelHeight: Int
@@ -38,13 +40,14 @@ struct FoldedConvolution: Sendable {
 
     /// Folds BatchNorm (γ, β, running mean μ, running variance σ², each [M]) into the
     /// convolution weights `convolution` [M, C, kh, kw], in Double.
-    init(inputChannels: Int, outputChannels: Int, kernel: (height: Int, width: Int), stride: Int = 1,
+    init(name: String = "", inputChannels: Int, outputChannels: Int, kernel: (height: Int, width: Int), stride: Int = 1,
          padding: (height: Int, width: Int) = (0, 0), convolution: [Float],
          gamma: [Float], beta: [Float], runningMean: [Float], runningVariance: [Float]) {
         let patch = inputChannels * kernel.height * kernel.width
         precondition(convolution.count == outputChannels * patch && gamma.count == outputChannels
                      && beta.count == outputChannels && runningMean.count == outputChannels
                      && runningVariance.count == outputChannels, "FoldedConvolution: sizes")
+        self.name = name
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         kernelHeight = kernel.height
@@ -82,6 +85,18 @@ struct FoldedConvolution: Sendable {
                             width: input.width + (explicit ? 2 * paddingWidth : 0),
                             kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
                             padding: explicit ? 0 : paddingHeight)
+    }
+
+    /// Multiply-adds × 2 of one image of `input`'s shape.
+    func flops(_ input: MapShape) -> Double {
+        2 * Double(outputChannels * inputChannels * kernelHeight * kernelWidth * outputShape(input).pixels)
+    }
+
+    /// "768×17² → 192×17², 1×7" (with "/2" for stride 2), for the step profile.
+    func describe(_ input: MapShape) -> String {
+        let out = outputShape(input)
+        return "\(input.channels)×\(input.height)² → \(out.channels)×\(out.height)², \(kernelHeight)×\(kernelWidth)"
+            + (stride > 1 ? "/\(stride)" : "")
     }
 
     /// Scratch floats `forward` needs on an input of `input`'s shape.
@@ -150,27 +165,63 @@ enum InceptionPool: Sendable, Equatable {
                         width: (input.width + 2 * padding - 3) / stride + 1)
     }
 
+    /// "maxpool" or "avgpool", for the step profile.
+    var kind: String { self == .average ? "avgpool" : "maxpool" }
+
+    /// "288×35² → 288×17², maxpool 3×3/2", for the step profile.
+    func describe(_ input: MapShape) -> String {
+        let out = outputShape(input), stride = if case let .max(stride, _) = self { stride } else { 1 }
+        return "\(input.channels)×\(input.height)² → \(out.channels)×\(out.height)², \(kind) 3×3" + (stride > 1 ? "/\(stride)" : "")
+    }
+
+    /// The pool on every plane of `shape` (any number of images' planes one after the other),
+    /// separably: the 3 window rows combined into one row (contiguous, vectorised), then 3
+    /// neighbours of that row per output pixel, the border windows cut to the image.
+    /// Measured (bench --inception --layers, one thread): 3.3–5.5× faster than the 9-tap loop
+    /// with clamped bounds per pixel it replaced (all 15 pools 25.8 → 5.6 ms per image; Mixed_5d's
+    /// average pool 3.1 → 0.59 ms, the stem's first max pool 3.7 → 0.68 ms).
     func forward(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>) {
-        let out = outputShape(shape)
-        let (stride, padding) = switch self {
-        case let .max(stride, padding): (stride, padding)
-        case .average: (1, 1)
+        switch self {
+        case let .max(stride, padding):
+            Self.pool(input, shape: shape, stride: stride, padding: padding, average: false, into: output) { Swift.max($0, $1) }
+        case .average:
+            Self.pool(input, shape: shape, stride: 1, padding: 1, average: true, into: output) { $0 + $1 }
         }
-        for c in 0..<shape.channels {
-            let plane = input + c * shape.pixels, target = output + c * out.pixels
-            for oy in 0..<out.height {
-                let y0 = Swift.max(oy * stride - padding, 0), y1 = min(oy * stride - padding + 3, shape.height)
-                for ox in 0..<out.width {
-                    let x0 = Swift.max(ox * stride - padding, 0), x1 = min(ox * stride - padding + 3, shape.width)
-                    if self == .average {
-                        var sum: Float = 0
-                        for y in y0..<y1 { for x in x0..<x1 { sum += plane[y * shape.width + x] } }
-                        target[oy * out.width + ox] = sum / Float((y1 - y0) * (x1 - x0))
-                    } else {
-                        var best = -Float.infinity
-                        for y in y0..<y1 { for x in x0..<x1 { best = Swift.max(best, plane[y * shape.width + x]) } }
-                        target[oy * out.width + ox] = best
+    }
+
+    /// out = the window's values combined, times 1/(its pixel count) if `average`, for each 3×3 window.
+    @inline(__always)
+    private static func pool(_ input: UnsafePointer<Float>, shape: MapShape, stride: Int, padding: Int, average: Bool,
+                             into output: UnsafeMutablePointer<Float>, combine: (Float, Float) -> Float) {
+        let (h, w) = (shape.height, shape.width)
+        let outHeight = (h + 2 * padding - 3) / stride + 1, outWidth = (w + 2 * padding - 3) / stride + 1
+        // Output columns whose window lies inside the row: ox·s − p ≥ 0 and ox·s − p + 3 ≤ w.
+        let innerStart = min((padding + stride - 1) / stride, outWidth)
+        let inner = innerStart..<Swift.max(innerStart, min((w + padding - 3) / stride + 1, outWidth))
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { buffer in
+            let row = buffer.baseAddress!
+            for c in 0..<shape.channels {
+                let plane = input + c * h * w, target = output + c * outHeight * outWidth
+                for oy in 0..<outHeight {
+                    let y0 = Swift.max(oy * stride - padding, 0), y1 = min(oy * stride - padding + 3, h)
+                    row.update(from: plane + y0 * w, count: w)
+                    for y in (y0 + 1)..<y1 {
+                        let next = plane + y * w
+                        for x in 0..<w { row[x] = combine(row[x], next[x]) }
                     }
+                    let line = target + oy * outWidth, rows = y1 - y0, scale: Float = average ? 1 / Float(3 * rows) : 1
+                    for ox in inner {
+                        let x = ox * stride - padding
+                        line[ox] = combine(combine(row[x], row[x + 1]), row[x + 2]) * scale
+                    }
+                    func border(_ ox: Int) {
+                        let x0 = Swift.max(ox * stride - padding, 0), x1 = min(ox * stride - padding + 3, w)
+                        var value = row[x0]
+                        for x in (x0 + 1)..<x1 { value = combine(value, row[x]) }
+                        line[ox] = average ? value / Float((x1 - x0) * rows) : value
+                    }
+                    for ox in 0..<inner.lowerBound { border(ox) }
+                    for ox in inner.upperBound..<outWidth { border(ox) }
                 }
             }
         }
