@@ -71,18 +71,22 @@ import Testing
 
     /// Each kernel shape of the network, BatchNorm folded in, against the naive convolution
     /// followed by BatchNorm (ε = 0.001) and ReLU; the one-axis paddings as rows or columns
-    /// of the naive convolution padded on both axes.
-    @Test(arguments: [(1, 1, 1, 0, 0), (3, 3, 2, 0, 0), (5, 5, 1, 2, 2), (1, 7, 1, 0, 3), (7, 1, 1, 3, 0),
-                      (1, 3, 1, 0, 1), (3, 1, 1, 1, 0)])
-    func foldedConvolutionMatchesConvolutionBatchNormReLU(kh: Int, kw: Int, stride: Int, ph: Int, pw: Int) {
+    /// of the naive convolution padded on both axes. Each as one SGEMM and cut into bands of
+    /// two output rows (a column budget of two rows, as the stem's large maps are cut).
+    @Test(arguments: [(1, 1, 1, 0, 0), (3, 3, 2, 0, 0), (3, 3, 1, 0, 0), (3, 3, 1, 1, 1), (5, 5, 1, 2, 2),
+                      (1, 7, 1, 0, 3), (7, 1, 1, 3, 0), (1, 3, 1, 0, 1), (3, 1, 1, 1, 0)], [false, true])
+    func foldedConvolutionMatchesConvolutionBatchNormReLU(kernel: (kh: Int, kw: Int, stride: Int, ph: Int, pw: Int), banded: Bool) {
+        let (kh, kw, stride, ph, pw) = kernel
         let (c, m, h, w) = (5, 4, 9, 8)
         let x = TestSupport.Reference.randomTensor([1, c, h, w], seed: 1), weight = TestSupport.Reference.randomTensor([m, c, kh, kw], seed: 2)
         let gamma = (0..<m).map { 1 + 0.1 * Float($0) }, beta = (0..<m).map { 0.05 * Float($0) - 0.1 }
         let mean = (0..<m).map { 0.1 - 0.03 * Float($0) }, variance = (0..<m).map { 0.5 + 0.2 * Float($0) }
-        let conv = FoldedConvolution(inputChannels: c, outputChannels: m, kernel: (kh, kw), stride: stride,
+        var conv = FoldedConvolution(inputChannels: c, outputChannels: m, kernel: (kh, kw), stride: stride,
                                      padding: (ph, pw), convolution: weight.array, gamma: gamma, beta: beta,
                                      runningMean: mean, runningVariance: variance)
         let shape = MapShape(channels: c, height: h, width: w), out = conv.outputShape(shape)
+        if banded { conv.columnBudget = 2 * c * kh * kw * out.width }
+        #expect(conv.bandRows(shape) == (banded && !conv.isPointwise ? 2 : out.height))
         var y = [Float](repeating: .nan, count: out.count)
         var scratch = [Float](repeating: .nan, count: max(conv.scratchCount(shape), 1))
         y.withUnsafeMutableBufferPointer { y in
