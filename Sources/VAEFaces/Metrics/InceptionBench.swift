@@ -122,11 +122,11 @@ final class StepClock {
     private(set) var steps: [StepTime] = []
     private var index: [String: Int] = [:]
 
-    /// Runs `body` and charges its thread CPU time to step `name`.
-    func time(_ name: String, shape: String, flops: Double, _ body: () -> Void) {
+    /// Runs `body`, step `name` on `images` images, and charges its thread CPU time to the step.
+    func time(_ name: String, shape: String, flops: Double, images: Int, _ body: () -> Void) {
         let t0 = Self.threadCPUSeconds()
         body()
-        add(StepTime(name: name, shape: shape, flops: flops, cpu_s: Self.threadCPUSeconds() - t0, images: 1))
+        add(StepTime(name: name, shape: shape, flops: flops, cpu_s: Self.threadCPUSeconds() - t0, images: images))
     }
 
     /// Adds another worker's (or run's) steps.

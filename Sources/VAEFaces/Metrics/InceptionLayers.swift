@@ -81,12 +81,17 @@ struct FoldedConvolution: Sendable {
     /// same on the stem and slower on the 35² maps, which then got cut too.
     var columnBudget = 1024 * 1024
 
-    /// Output rows per SGEMM: all of them unless the column matrix exceeds `columnBudget` (a 1×1
-    /// convolution has no column matrix).
+    /// Output rows per SGEMM of one image: all of them unless the column matrix exceeds
+    /// `columnBudget` (a 1×1 convolution has no column matrix).
     func bandRows(_ input: MapShape) -> Int {
         let out = outputShape(input)
         if isPointwise { return out.height }
         return max(1, min(out.height, columnBudget / (inputChannels * kernelHeight * kernelWidth * out.width)))
+    }
+
+    /// Images per SGEMM of a group: as many as the budget holds, at least one.
+    func bandImages(_ input: MapShape) -> Int {
+        max(1, columnBudget / (inputChannels * kernelHeight * kernelWidth * outputShape(input).pixels))
     }
 
     /// Whether `forward` first copies the input into a zero border: when the padding differs
@@ -117,35 +122,53 @@ struct FoldedConvolution: Sendable {
             + (stride > 1 ? "/\(stride)" : "")
     }
 
-    /// Scratch floats `forward` needs on an input of `input`'s shape.
-    func scratchCount(_ input: MapShape) -> Int {
+    /// Scratch floats `forward` needs on `count` images of `input`'s shape.
+    func scratchCount(_ input: MapShape, count: Int = 1) -> Int {
         if isPointwise { return 0 }
         let g = geometry(input)
-        return (copiesPadding(input) ? g.channels * g.inputPixels : 0) + g.patchSize * bandRows(input) * g.outputWidth
+        let columns = count == 1 ? bandRows(input) * g.outputWidth : min(count, bandImages(input)) * g.outputPixels
+        return (copiesPadding(input) ? count * g.channels * g.inputPixels : 0) + g.patchSize * columns
     }
 
-    /// y = ReLU(W′ ⋆ x + b′) for one image x of `shape` into `output` (NCHW): one im2col + SGEMM
-    /// per band of output rows (`bandRows`), bias and ReLU on the band while it is in cache.
+    /// y = ReLU(W′ ⋆ x + b′) for `count` images x of `shape` into `output`, both grouped
+    /// [C, count·H·W] (channel c of every image side by side: one image is NCHW). One im2col +
+    /// SGEMM per band: of output rows for one image (`bandRows`), of images for a group
+    /// (`bandImages`); bias and ReLU on the band while it is in cache.
     /// Measured (bench --inception --layers, one thread): the stem's 32 → 32 and 32 → 64 3×3
-    /// convolutions 8.4 → 6.5 and 12.5 → 11.2 ms per image against one SGEMM over the whole column
-    /// matrix; the other layers are not cut.
-    func forward(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>,
+    /// convolutions 8.4 → 6.5 and 12.5 → 11.2 ms per image in row bands against one SGEMM over
+    /// the whole column matrix.
+    func forward(_ input: UnsafePointer<Float>, shape: MapShape, count: Int = 1, into output: UnsafeMutablePointer<Float>,
                  scratch: UnsafeMutablePointer<Float>) {
-        let out = outputShape(shape), pixels = out.pixels, patch = inputChannels * kernelHeight * kernelWidth
+        let out = outputShape(shape), columns = count * out.pixels, patch = inputChannels * kernelHeight * kernelWidth
         weight.withUnsafeBufferPointer { w in
-            if isPointwise {
-                sgemm(m: outputChannels, n: pixels, k: patch, a: w.baseAddress!, lda: patch, b: input, ldb: pixels,
-                      c: output, ldc: pixels)
-                addBiasReLU(output, columns: pixels, ldc: pixels)
-                return
+            /// Y[:, first ..< first + n] = W′ · column [patch, n], bias and ReLU.
+            func product(_ column: UnsafePointer<Float>, n: Int, first: Int) {
+                sgemm(m: outputChannels, n: n, k: patch, a: w.baseAddress!, lda: patch, b: column, ldb: n,
+                      c: output + first, ldc: columns)
+                addBiasReLU(output + first, columns: n, ldc: columns)
             }
-            let g = geometry(shape), rows = bandRows(shape)
+            if isPointwise { return product(input, n: columns, first: 0) }
+            let g = geometry(shape)
             var source = input, column = scratch
             if copiesPadding(shape) {
-                zeroBordered(input, shape: shape, into: scratch)
+                zeroBordered(input, shape: MapShape(channels: count * inputChannels, height: shape.height, width: shape.width),
+                             into: scratch)
                 source = UnsafePointer(scratch)
-                column = scratch + g.channels * g.inputPixels
+                column = scratch + count * g.channels * g.inputPixels
             }
+            if count > 1 {
+                let images = bandImages(shape)
+                for b0 in Swift.stride(from: 0, to: count, by: images) {
+                    let n = min(images, count - b0) * out.pixels
+                    for b in b0..<min(b0 + images, count) {
+                        im2col(g, source: source + b * g.inputPixels, channelStride: count * g.inputPixels,
+                               column: column + (b - b0) * out.pixels, ldc: n)
+                    }
+                    product(column, n: n, first: b0 * out.pixels)
+                }
+                return
+            }
+            let rows = bandRows(shape)
             for y0 in Swift.stride(from: 0, to: out.height, by: rows) {
                 let bandHeight = min(rows, out.height - y0), n = bandHeight * out.width
                 // A band below the first reads its input rows from y0·stride on, unpadded.
@@ -153,9 +176,7 @@ struct FoldedConvolution: Sendable {
                     : ConvGeometry(channels: inputChannels, height: (bandHeight - 1) * stride + kernelHeight, width: g.width,
                                    kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, padding: 0)
                 im2col(band, source: source + y0 * stride * g.width, channelStride: g.inputPixels, column: column, ldc: n)
-                sgemm(m: outputChannels, n: n, k: patch, a: w.baseAddress!, lda: patch, b: column, ldb: n,
-                      c: output + y0 * out.width, ldc: pixels)
-                addBiasReLU(output + y0 * out.width, columns: n, ldc: pixels)
+                product(column, n: n, first: y0 * out.width)
             }
         }
     }
@@ -182,7 +203,7 @@ struct FoldedConvolution: Sendable {
     }
 }
 
-/// The two 3×3 poolings of the FID Inception, on one C×H×W image.
+/// The two 3×3 poolings of the FID Inception, on C planes of H×W (one image's, or a group's).
 enum InceptionPool: Sendable, Equatable {
     /// Max pooling 3×3 with a stride and zero or one pixel of padding, which never wins (PyTorch
     /// pads max pooling with −∞): the stem, Mixed_6a, Mixed_7a (stride 2), Mixed_7c's pool branch
@@ -214,7 +235,7 @@ enum InceptionPool: Sendable, Equatable {
     /// separably: the 3 window rows combined into one row (contiguous, vectorised), then 3
     /// neighbours of that row per output pixel, the border windows cut to the image.
     /// Measured (bench --inception --layers, one thread): 3.3–5.5× faster than the 9-tap loop
-    /// with clamped bounds per pixel it replaced (all 15 pools 25.8 → 5.6 ms per image; Mixed_5d's
+    /// with clamped bounds per pixel it replaced (all 13 pools 25.9 → 5.8 ms per image; Mixed_5d's
     /// average pool 3.1 → 0.59 ms, the stem's first max pool 3.7 → 0.68 ms).
     func forward(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>) {
         switch self {

@@ -26,6 +26,16 @@ public final class InceptionV3: Sendable {
     /// scratch: the sizes of one worker's buffers.
     private let largestMap: Int
     private let largestScratch: Int
+    /// The first stage that runs on a group of images (its input has ≤ `groupedPixels` pixels).
+    private let groupedFrom: Int
+
+    /// Images per group in the stages on small maps: their SGEMMs then have `groupSize` × the
+    /// columns of one image (17² → 2,312, 8² → 512), and OpenBLAS packs the weights once for the
+    /// group. The stages on larger maps run one image at a time (their SGEMMs are wide enough, and
+    /// one image's maps stay in cache).
+    static let groupSize = 8
+    /// Maps of at most this many pixels (Mixed_6b on, 17²) run in groups.
+    static let groupedPixels = 17 * 17
 
     /// One step of the network.
     enum Stage: Sendable {
@@ -64,13 +74,16 @@ public final class InceptionV3: Sendable {
             .mixed(try MixedBlock.e("blocks.3.2", input: 2048, pool: .max(stride: 1, padding: 1), weights)),
         ]
         var shape = MapShape(channels: 3, height: Self.inputSide, width: Self.inputSide)
-        var largestMap = shape.count, largestScratch = 0
-        for stage in stages {
-            let sizes = stage.sizes(shape)
-            largestMap = max(largestMap, sizes.map)
+        var largestMap = shape.count, largestScratch = 0, groupedFrom = stages.count
+        for (i, stage) in stages.enumerated() {
+            if groupedFrom == stages.count && shape.pixels <= Self.groupedPixels { groupedFrom = i }
+            let count = i >= groupedFrom ? Self.groupSize : 1
+            let sizes = stage.sizes(shape, count: count)
+            largestMap = max(largestMap, count * shape.count, sizes.map)
             largestScratch = max(largestScratch, sizes.scratch)
             shape = stage.outputShape(shape)
         }
+        self.groupedFrom = groupedFrom
         precondition(shape.channels == Self.featureDimension, "InceptionV3: \(shape.channels) pool3 channels")
         self.largestMap = largestMap
         self.largestScratch = largestScratch
@@ -135,9 +148,9 @@ public final class InceptionV3: Sendable {
             parallelChunks(count) { range in
                 let arena = Arena(map: largestMap, scratch: largestScratch, clock: profiled ? StepClock() : nil)
                 defer { arena.deallocate() }
-                for i in range {
-                    forward(source.value + i * side * side * 3, side: side, resize: resize, arena: arena,
-                            into: target.value + i * Self.featureDimension)
+                for first in stride(from: range.lowerBound, to: range.upperBound, by: Self.groupSize) {
+                    forward(source.value + first * side * side * 3, count: min(Self.groupSize, range.upperBound - first),
+                            side: side, resize: resize, arena: arena, into: target.value + first * Self.featureDimension)
                 }
                 if let clock = arena.clock { lock.withLock { total.merge(clock.steps) } }
             }
@@ -145,12 +158,13 @@ public final class InceptionV3: Sendable {
         return (FeatureMatrix(values: values, count: count, dimension: Self.featureDimension), total.steps)
     }
 
-    /// One worker's buffers: two activation maps the stages pass between them, three for the
-    /// branches inside a mixed block, and the convolutions' scratch; and, when profiling, the
-    /// worker's step clock.
+    /// One worker's buffers: two activation maps the stages pass between them, one that gathers
+    /// a group's images, three for the branches inside a mixed block, and the convolutions'
+    /// scratch; and, when profiling, the worker's step clock.
     struct Arena {
         let current: UnsafeMutablePointer<Float>
         let next: UnsafeMutablePointer<Float>
+        let group: UnsafeMutablePointer<Float>
         let branch: [UnsafeMutablePointer<Float>]
         let scratch: UnsafeMutablePointer<Float>
         let clock: StepClock?
@@ -158,6 +172,7 @@ public final class InceptionV3: Sendable {
         init(map: Int, scratch: Int, clock: StepClock? = nil) {
             current = .allocate(capacity: map)
             next = .allocate(capacity: map)
+            group = .allocate(capacity: map)
             branch = (0..<3).map { _ in .allocate(capacity: map) }
             self.scratch = .allocate(capacity: max(scratch, 1))
             self.clock = clock
@@ -167,13 +182,13 @@ public final class InceptionV3: Sendable {
         /// there is one (the name and shape are only built then).
         @inline(__always)
         func timed(_ name: @autoclosure () -> String, _ shape: @autoclosure () -> String, flops: @autoclosure () -> Double = 0,
-                   _ body: () -> Void) {
+                   images: Int = 1, _ body: () -> Void) {
             guard let clock else { return body() }
-            clock.time(name(), shape: shape(), flops: flops(), body)
+            clock.time(name(), shape: shape(), flops: flops(), images: images, body)
         }
 
         func deallocate() {
-            for buffer in [current, next, scratch] + branch { buffer.deallocate() }
+            for buffer in [current, next, group, scratch] + branch { buffer.deallocate() }
         }
     }
 
@@ -193,36 +208,58 @@ public final class InceptionV3: Sendable {
         }
     }
 
-    /// The features of one image (HWC bytes) into `features` [2048].
-    private func forward(_ image: UnsafePointer<UInt8>, side: Int, resize: BilinearResize, arena: Arena,
+    /// The features of `count` (≤ `groupSize`) images, HWC bytes one after the other, into
+    /// `features` [count, 2048]: each image alone through the stages on large maps, then the
+    /// group together, grouped [C, count·H·W], through the rest.
+    private func forward(_ images: UnsafePointer<UInt8>, count: Int, side: Int, resize: BilinearResize, arena: Arena,
                          into features: UnsafeMutablePointer<Float>) {
-        arena.timed("input", "\(side)² → 3×\(Self.inputSide)²") {
-            Self.input(image, side: side, resize: resize, into: arena.current)
-        }
-        var x = arena.current, y = arena.next
         var shape = MapShape(channels: 3, height: Self.inputSide, width: Self.inputSide)
-        for stage in stages {
-            switch stage {
-            case let .convolution(conv):
-                let (source, target, input) = (x, y, shape)
-                arena.timed(conv.name, conv.describe(input), flops: conv.flops(input)) {
-                    conv.forward(source, shape: input, into: target, scratch: arena.scratch)
-                }
-            case let .pool(pool, name):
-                let (source, target, input) = (x, y, shape)
-                arena.timed(name, pool.describe(input)) { pool.forward(source, shape: input, into: target) }
-            case let .mixed(block): block.forward(x, shape: shape, into: y, arena: arena)
+        for b in 0..<count {
+            arena.timed("input", "\(side)² → 3×\(Self.inputSide)²") {
+                Self.input(images + b * side * side * 3, side: side, resize: resize, into: arena.current)
             }
+            var x = arena.current, y = arena.next
+            shape = MapShape(channels: 3, height: Self.inputSide, width: Self.inputSide)
+            for stage in stages[..<groupedFrom] {
+                run(stage, x, shape: shape, count: 1, into: y, arena: arena)
+                shape = stage.outputShape(shape)
+                swap(&x, &y)
+            }
+            for c in 0..<shape.channels {
+                (arena.group + (c * count + b) * shape.pixels).update(from: x + c * shape.pixels, count: shape.pixels)
+            }
+        }
+        var x = arena.group, y = arena.current
+        for stage in stages[groupedFrom...] {
+            run(stage, x, shape: shape, count: count, into: y, arena: arena)
             shape = stage.outputShape(shape)
             swap(&x, &y)
         }
-        let (map, pixels) = (x, shape)
-        arena.timed("pool3", "\(shape.channels)×\(shape.height)² → \(shape.channels)") {
-            for c in 0..<pixels.channels {
-                var sum: Float = 0
-                for p in 0..<pixels.pixels { sum += map[c * pixels.pixels + p] }
-                features[c] = sum / Float(pixels.pixels)
+        let (map, pixels) = (x, shape.pixels)
+        arena.timed("pool3", "\(shape.channels)×\(shape.height)² → \(shape.channels)", images: count) {
+            for b in 0..<count {
+                for c in 0..<Self.featureDimension {
+                    let plane = map + (c * count + b) * pixels
+                    var sum: Float = 0
+                    for p in 0..<pixels { sum += plane[p] }
+                    features[b * Self.featureDimension + c] = sum / Float(pixels)
+                }
             }
+        }
+    }
+
+    /// One stage on `count` images x, grouped [C, count·H·W] (one image: NCHW), into y.
+    private func run(_ stage: Stage, _ x: UnsafeMutablePointer<Float>, shape: MapShape, count: Int,
+                     into y: UnsafeMutablePointer<Float>, arena: Arena) {
+        switch stage {
+        case let .convolution(conv):
+            arena.timed(conv.name, conv.describe(shape), flops: conv.flops(shape), images: count) {
+                conv.forward(x, shape: shape, count: count, into: y, scratch: arena.scratch)
+            }
+        case let .pool(pool, name):
+            let planes = MapShape(channels: count * shape.channels, height: shape.height, width: shape.width)
+            arena.timed(name, pool.describe(shape), images: count) { pool.forward(x, shape: planes, into: y) }
+        case let .mixed(block): block.forward(x, shape: shape, count: count, into: y, arena: arena)
         }
     }
 }
@@ -236,12 +273,13 @@ extension InceptionV3.Stage {
         }
     }
 
-    /// The largest map (floats) the stage writes, and the scratch its convolutions need.
-    func sizes(_ input: MapShape) -> (map: Int, scratch: Int) {
+    /// The largest map (floats) the stage writes on `count` images, and the scratch its
+    /// convolutions need.
+    func sizes(_ input: MapShape, count: Int) -> (map: Int, scratch: Int) {
         switch self {
-        case let .convolution(conv): (conv.outputShape(input).count, conv.scratchCount(input))
-        case let .pool(pool, _): (pool.outputShape(input).count, 0)
-        case let .mixed(block): block.sizes(input)
+        case let .convolution(conv): (count * conv.outputShape(input).count, conv.scratchCount(input, count: count))
+        case let .pool(pool, _): (count * pool.outputShape(input).count, 0)
+        case let .mixed(block): block.sizes(input, count: count)
         }
     }
 }
@@ -278,31 +316,33 @@ struct MixedBlock: Sendable {
         return out
     }
 
-    /// The largest map (floats) written inside the block, and the largest convolution scratch.
-    func sizes(_ input: MapShape) -> (map: Int, scratch: Int) {
-        var map = outputShape(input).count, scratch = 0
+    /// The largest map (floats) written inside the block on `count` images, and the largest
+    /// convolution scratch.
+    func sizes(_ input: MapShape, count: Int) -> (map: Int, scratch: Int) {
+        var map = count * outputShape(input).count, scratch = 0
         for branch in branches {
             var shape = input
             if let pool = branch.pool {
                 shape = pool.outputShape(shape)
-                map = max(map, shape.count)
+                map = max(map, count * shape.count)
             }
             for conv in branch.chain {
-                scratch = max(scratch, conv.scratchCount(shape))
+                scratch = max(scratch, conv.scratchCount(shape, count: count))
                 shape = conv.outputShape(shape)
-                map = max(map, shape.count)
+                map = max(map, count * shape.count)
             }
-            for head in branch.heads { scratch = max(scratch, head.scratchCount(shape)) }
+            for head in branch.heads { scratch = max(scratch, head.scratchCount(shape, count: count)) }
         }
         return (map, scratch)
     }
 
-    /// The block on one image x into `output` (NCHW, the branches' channels one after the
-    /// other). Each step of a branch writes into the next of the arena's three branch buffers,
-    /// the last step straight into the branch's channels of `output`.
-    func forward(_ x: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>,
+    /// The block on `count` images x, grouped [C, count·H·W] (one image: NCHW), into `output`,
+    /// grouped too (the branches' channels one after the other). Each step of a branch writes
+    /// into the next of the arena's three branch buffers, the last step straight into the
+    /// branch's channels of `output`.
+    func forward(_ x: UnsafePointer<Float>, shape: MapShape, count: Int, into output: UnsafeMutablePointer<Float>,
                  arena: InceptionV3.Arena) {
-        let pixels = outputShape(shape).pixels
+        let pixels = count * outputShape(shape).pixels
         var slot = output
         for branch in branches {
             var source = x, current = shape, step = 0
@@ -314,22 +354,23 @@ struct MixedBlock: Sendable {
             let tail = branch.chain.count + (branch.heads.isEmpty ? 0 : 1)
             if let pool = branch.pool {
                 let (input, target) = (source, destination(last: tail == 0))
-                arena.timed("\(name).\(pool.kind)", pool.describe(current)) { pool.forward(input, shape: current, into: target) }
+                let planes = MapShape(channels: count * current.channels, height: current.height, width: current.width)
+                arena.timed("\(name).\(pool.kind)", pool.describe(current), images: count) { pool.forward(input, shape: planes, into: target) }
                 source = UnsafePointer(target)
                 current = pool.outputShape(current)
             }
             for (i, conv) in branch.chain.enumerated() {
                 let (input, target) = (source, destination(last: branch.heads.isEmpty && i == branch.chain.count - 1))
-                arena.timed(conv.name, conv.describe(current), flops: conv.flops(current)) {
-                    conv.forward(input, shape: current, into: target, scratch: arena.scratch)
+                arena.timed(conv.name, conv.describe(current), flops: conv.flops(current), images: count) {
+                    conv.forward(input, shape: current, count: count, into: target, scratch: arena.scratch)
                 }
                 source = UnsafePointer(target)
                 current = conv.outputShape(current)
             }
             for head in branch.heads {
                 let (input, target) = (source, slot)
-                arena.timed(head.name, head.describe(current), flops: head.flops(current)) {
-                    head.forward(input, shape: current, into: target, scratch: arena.scratch)
+                arena.timed(head.name, head.describe(current), flops: head.flops(current), images: count) {
+                    head.forward(input, shape: current, count: count, into: target, scratch: arena.scratch)
                 }
                 slot += head.outputChannels * pixels
             }
