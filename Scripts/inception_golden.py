@@ -3,8 +3,10 @@
 The architecture is written out below exactly as pytorch_fid/inception.py builds it (torchvision's
 BasicConv2d and InceptionB/D, pytorch-fid's FIDInceptionA/C/E_1/E_2, the InceptionV3 wrapper with
 its `blocks` and therefore its state_dict names), so neither torchvision nor pytorch-fid is needed.
+PYTHON is the PyTorch peer's venv, ~/.cache/vae-faces-peers/torch/bin/python (torch, numpy,
+safetensors), or one made from ../shared/bench/requirements-torch.txt as Tests/Golden/README.md says.
 
-  ../venv-torch/bin/python Scripts/inception_golden.py
+  PYTHON Scripts/inception_golden.py
       rewrites Tests/VAEFacesTests/Golden/inception.safetensors (about 60 KB, committed): no
       weights, every state_dict entry is `formula_fill` of its name (Tests/Golden/make_golden.py, the same function as
       `formulaFill` in Tests/VAEFacesTests/VAEGoldenTests.swift) with the scale and offset listed
@@ -13,13 +15,13 @@ its `blocks` and therefore its state_dict names), so neither torchvision nor pyt
       evenly spaced indices ("input", "input_indices") and the 2048 pool3 features (float64
       network, stored as float32).
 
-  ../venv-torch/bin/python Scripts/inception_golden.py --random DIR
+  PYTHON Scripts/inception_golden.py --random DIR
       writes DIR/inception_random.safetensors (the state_dict of a torch.manual_seed(0) network
       with random BatchNorm statistics, about 95 MB: never commit it) and
       DIR/inception_random_features.safetensors (8 images "images" [8, 64, 64, 3] uint8 as float32,
       and their float32 "features"); InceptionTests checks them when $VAE_FACES_INCEPTION_GOLDEN=DIR.
 
-  ../venv-torch/bin/python Scripts/inception_golden.py --bench FILE [--batch 32] [--threads 2] [--repeats 3]
+  PYTHON Scripts/inception_golden.py --bench FILE [--batch 32] [--threads 2] [--repeats 3]
       times pytorch-fid's network with the weights FILE (e.g. DIR/inception_random.safetensors)
       on random 64×64 faces, input transform included, as `vae-faces bench --inception FILE`
       does: one untimed batch, then --repeats batches; prints JSON with the same keys (wall and

@@ -25,7 +25,9 @@ struct BenchCommand: ParsableCommand {
             --inception FILE: the FID feature extractor with these weights (`vae-faces fid`) on \
             --batch random faces, one untimed batch then --steps batches, in images/s of wall time \
             and per CPU-second of the process (images_per_s_from_cpu: × threads, the rate with the \
-            cores to itself), as `Scripts/inception_golden.py --bench FILE` times PyTorch.
+            cores to itself), as `Scripts/inception_golden.py --bench FILE` times PyTorch. With \
+            --layers: the thread CPU time of each step (input transform, convolutions, pools) \
+            over the --steps batches, per image, with GFLOP/s per core.
             """)
 
     @Flag(help: "Time each convolution-type layer of the model.")
@@ -64,7 +66,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
-        guard [layers, decoder != nil, inception != nil].filter({ $0 }).count == 1 else {
+        guard [layers && inception == nil, decoder != nil, inception != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("choose what to benchmark: --decoder X (the whole model), --layers or --inception FILE")
         }
         guard steps > 0 else { throw ValidationError("--steps must be positive, got \(steps)") }
@@ -80,6 +82,11 @@ struct BenchCommand: ParsableCommand {
             options.batch = batch
             options.repeats = steps
             options.warmup = warmup ?? 1
+            if layers {
+                let steps = try InceptionBench.profile(options)
+                if json { try printJSON(steps) } else { print(InceptionBench.profileText(steps)) }
+                return
+            }
             let report = try InceptionBench.run(options)
             if json { try printJSON(report) } else { print(report.text) }
             return

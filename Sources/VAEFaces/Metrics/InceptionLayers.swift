@@ -21,6 +21,8 @@ struct MapShape: Equatable, Sendable {
 /// im2col + SGEMM; a 1×1 stride-1 convolution is the SGEMM alone. A padding that differs between
 /// the axes is made explicit first (a zero-bordered copy), so the project's `im2col` runs it unpadded.
 struct FoldedConvolution: Sendable {
+    /// The state_dict prefix (`blocks.2.4.branch7x7_2`), for the step profile.
+    let name: String
     let inputChannels: Int
     let outputChannels: Int
     let kernelHeight: Int
@@ -38,13 +40,14 @@ struct FoldedConvolution: Sendable {
 
     /// Folds BatchNorm (γ, β, running mean μ, running variance σ², each [M]) into the
     /// convolution weights `convolution` [M, C, kh, kw], in Double.
-    init(inputChannels: Int, outputChannels: Int, kernel: (height: Int, width: Int), stride: Int = 1,
+    init(name: String = "", inputChannels: Int, outputChannels: Int, kernel: (height: Int, width: Int), stride: Int = 1,
          padding: (height: Int, width: Int) = (0, 0), convolution: [Float],
          gamma: [Float], beta: [Float], runningMean: [Float], runningVariance: [Float]) {
         let patch = inputChannels * kernel.height * kernel.width
         precondition(convolution.count == outputChannels * patch && gamma.count == outputChannels
                      && beta.count == outputChannels && runningMean.count == outputChannels
                      && runningVariance.count == outputChannels, "FoldedConvolution: sizes")
+        self.name = name
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         kernelHeight = kernel.height
@@ -73,10 +76,33 @@ struct FoldedConvolution: Sendable {
                         width: (input.width + 2 * paddingWidth - kernelWidth) / stride + 1)
     }
 
-    /// The geometry `im2col` runs: the input itself, or its zero-bordered copy when the padding
-    /// differs between the axes.
+    /// The most column-matrix floats one SGEMM reads (4 MB): a larger column matrix (the stem's,
+    /// up to 288 × 21,609 floats, 25 MB) is cut into bands of output rows. 1 MB bands measured the
+    /// same on the stem and slower on the 35² maps, which then got cut too.
+    var columnBudget = 1024 * 1024
+
+    /// Output rows per SGEMM of one image: all of them unless the column matrix exceeds
+    /// `columnBudget` (a 1×1 convolution has no column matrix).
+    func bandRows(_ input: MapShape) -> Int {
+        let out = outputShape(input)
+        if isPointwise { return out.height }
+        return max(1, min(out.height, columnBudget / (inputChannels * kernelHeight * kernelWidth * out.width)))
+    }
+
+    /// Images per SGEMM of a group: as many as the budget holds, at least one.
+    func bandImages(_ input: MapShape) -> Int {
+        max(1, columnBudget / (inputChannels * kernelHeight * kernelWidth * outputShape(input).pixels))
+    }
+
+    /// Whether `forward` first copies the input into a zero border: when the padding differs
+    /// between the axes (the 1×7, 7×1, 1×3 and 3×1 kernels), or a padded input is cut into bands.
+    private func copiesPadding(_ input: MapShape) -> Bool {
+        paddingHeight != paddingWidth || (paddingHeight > 0 && bandRows(input) < outputShape(input).height)
+    }
+
+    /// The geometry `im2col` runs: the input itself, or its zero-bordered copy.
     private func geometry(_ input: MapShape) -> ConvGeometry {
-        let explicit = paddingHeight != paddingWidth
+        let explicit = copiesPadding(input)
         return ConvGeometry(channels: inputChannels,
                             height: input.height + (explicit ? 2 * paddingHeight : 0),
                             width: input.width + (explicit ? 2 * paddingWidth : 0),
@@ -84,36 +110,82 @@ struct FoldedConvolution: Sendable {
                             padding: explicit ? 0 : paddingHeight)
     }
 
-    /// Scratch floats `forward` needs on an input of `input`'s shape.
-    func scratchCount(_ input: MapShape) -> Int {
-        if isPointwise { return 0 }
-        let g = geometry(input)
-        return (paddingHeight != paddingWidth ? g.channels * g.inputPixels : 0) + g.patchSize * g.outputPixels
+    /// Multiply-adds × 2 of one image of `input`'s shape.
+    func flops(_ input: MapShape) -> Double {
+        2 * Double(outputChannels * inputChannels * kernelHeight * kernelWidth * outputShape(input).pixels)
     }
 
-    /// y = ReLU(W′ ⋆ x + b′) for one image x of `shape` into `output` (NCHW).
-    func forward(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>,
+    /// "768×17² → 192×17², 1×7" (with "/2" for stride 2), for the step profile.
+    func describe(_ input: MapShape) -> String {
+        let out = outputShape(input)
+        return "\(input.channels)×\(input.height)² → \(out.channels)×\(out.height)², \(kernelHeight)×\(kernelWidth)"
+            + (stride > 1 ? "/\(stride)" : "")
+    }
+
+    /// Scratch floats `forward` needs on `count` images of `input`'s shape.
+    func scratchCount(_ input: MapShape, count: Int = 1) -> Int {
+        if isPointwise { return 0 }
+        let g = geometry(input)
+        let columns = count == 1 ? bandRows(input) * g.outputWidth : min(count, bandImages(input)) * g.outputPixels
+        return (copiesPadding(input) ? count * g.channels * g.inputPixels : 0) + g.patchSize * columns
+    }
+
+    /// y = ReLU(W′ ⋆ x + b′) for `count` images x of `shape` into `output`, both grouped
+    /// [C, count·H·W] (channel c of every image side by side: one image is NCHW). One im2col +
+    /// SGEMM per band: of output rows for one image (`bandRows`), of images for a group
+    /// (`bandImages`); bias and ReLU on the band while it is in cache.
+    /// Measured (bench --inception --layers, one thread): the stem's 32 → 32 and 32 → 64 3×3
+    /// convolutions 8.4 → 6.5 and 12.5 → 11.2 ms per image in row bands against one SGEMM over
+    /// the whole column matrix.
+    func forward(_ input: UnsafePointer<Float>, shape: MapShape, count: Int = 1, into output: UnsafeMutablePointer<Float>,
                  scratch: UnsafeMutablePointer<Float>) {
-        let pixels = outputShape(shape).pixels, patch = inputChannels * kernelHeight * kernelWidth
-        var column = input
-        if !isPointwise {
-            let g = geometry(shape)
-            var source = input, columnStart = scratch
-            if paddingHeight != paddingWidth {
-                zeroBordered(input, shape: shape, into: scratch)
-                source = UnsafePointer(scratch)
-                columnStart = scratch + g.channels * g.inputPixels
-            }
-            im2col(g, source: source, channelStride: g.inputPixels, column: columnStart, ldc: pixels)
-            column = UnsafePointer(columnStart)
-        }
+        let out = outputShape(shape), columns = count * out.pixels, patch = inputChannels * kernelHeight * kernelWidth
         weight.withUnsafeBufferPointer { w in
-            sgemm(m: outputChannels, n: pixels, k: patch, a: w.baseAddress!, lda: patch, b: column, ldb: pixels,
-                  c: output, ldc: pixels)
+            /// Y[:, first ..< first + n] = W′ · column [patch, n], bias and ReLU.
+            func product(_ column: UnsafePointer<Float>, n: Int, first: Int) {
+                sgemm(m: outputChannels, n: n, k: patch, a: w.baseAddress!, lda: patch, b: column, ldb: n,
+                      c: output + first, ldc: columns)
+                addBiasReLU(output + first, columns: n, ldc: columns)
+            }
+            if isPointwise { return product(input, n: columns, first: 0) }
+            let g = geometry(shape)
+            var source = input, column = scratch
+            if copiesPadding(shape) {
+                zeroBordered(input, shape: MapShape(channels: count * inputChannels, height: shape.height, width: shape.width),
+                             into: scratch)
+                source = UnsafePointer(scratch)
+                column = scratch + count * g.channels * g.inputPixels
+            }
+            if count > 1 {
+                let images = bandImages(shape)
+                for b0 in Swift.stride(from: 0, to: count, by: images) {
+                    let n = min(images, count - b0) * out.pixels
+                    for b in b0..<min(b0 + images, count) {
+                        im2col(g, source: source + b * g.inputPixels, channelStride: count * g.inputPixels,
+                               column: column + (b - b0) * out.pixels, ldc: n)
+                    }
+                    product(column, n: n, first: b0 * out.pixels)
+                }
+                return
+            }
+            let rows = bandRows(shape)
+            for y0 in Swift.stride(from: 0, to: out.height, by: rows) {
+                let bandHeight = min(rows, out.height - y0), n = bandHeight * out.width
+                // A band below the first reads its input rows from y0·stride on, unpadded.
+                let band = rows == out.height ? g
+                    : ConvGeometry(channels: inputChannels, height: (bandHeight - 1) * stride + kernelHeight, width: g.width,
+                                   kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, padding: 0)
+                im2col(band, source: source + y0 * stride * g.width, channelStride: g.inputPixels, column: column, ldc: n)
+                product(column, n: n, first: y0 * out.width)
+            }
         }
+    }
+
+    /// y = max(y + b′, 0) on `columns` columns of each of the M rows (`ldc` apart) at `y`.
+    private func addBiasReLU(_ y: UnsafeMutablePointer<Float>, columns: Int, ldc: Int) {
         for o in 0..<outputChannels {
-            let row = output + o * pixels, b = bias[o]
-            for i in 0..<pixels { row[i] = max(row[i] + b, 0) }
+            let row = y + o * ldc, b = bias[o]
+            for i in 0..<columns { row[i] = max(row[i] + b, 0) }
         }
     }
 
@@ -131,7 +203,7 @@ struct FoldedConvolution: Sendable {
     }
 }
 
-/// The two 3×3 poolings of the FID Inception, on one C×H×W image.
+/// The two 3×3 poolings of the FID Inception, on C planes of H×W (one image's, or a group's).
 enum InceptionPool: Sendable, Equatable {
     /// Max pooling 3×3 with a stride and zero or one pixel of padding, which never wins (PyTorch
     /// pads max pooling with −∞): the stem, Mixed_6a, Mixed_7a (stride 2), Mixed_7c's pool branch
@@ -150,27 +222,63 @@ enum InceptionPool: Sendable, Equatable {
                         width: (input.width + 2 * padding - 3) / stride + 1)
     }
 
+    /// "maxpool" or "avgpool", for the step profile.
+    var kind: String { self == .average ? "avgpool" : "maxpool" }
+
+    /// "288×35² → 288×17², maxpool 3×3/2", for the step profile.
+    func describe(_ input: MapShape) -> String {
+        let out = outputShape(input), stride = if case let .max(stride, _) = self { stride } else { 1 }
+        return "\(input.channels)×\(input.height)² → \(out.channels)×\(out.height)², \(kind) 3×3" + (stride > 1 ? "/\(stride)" : "")
+    }
+
+    /// The pool on every plane of `shape` (any number of images' planes one after the other),
+    /// separably: the 3 window rows combined into one row (contiguous, vectorised), then 3
+    /// neighbours of that row per output pixel, the border windows cut to the image.
+    /// Measured (bench --inception --layers, one thread): 3.3–5.5× faster than the 9-tap loop
+    /// with clamped bounds per pixel it replaced (all 13 pools 25.9 → 5.8 ms per image; Mixed_5d's
+    /// average pool 3.1 → 0.59 ms, the stem's first max pool 3.7 → 0.68 ms).
     func forward(_ input: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>) {
-        let out = outputShape(shape)
-        let (stride, padding) = switch self {
-        case let .max(stride, padding): (stride, padding)
-        case .average: (1, 1)
+        switch self {
+        case let .max(stride, padding):
+            Self.pool(input, shape: shape, stride: stride, padding: padding, average: false, into: output) { Swift.max($0, $1) }
+        case .average:
+            Self.pool(input, shape: shape, stride: 1, padding: 1, average: true, into: output) { $0 + $1 }
         }
-        for c in 0..<shape.channels {
-            let plane = input + c * shape.pixels, target = output + c * out.pixels
-            for oy in 0..<out.height {
-                let y0 = Swift.max(oy * stride - padding, 0), y1 = min(oy * stride - padding + 3, shape.height)
-                for ox in 0..<out.width {
-                    let x0 = Swift.max(ox * stride - padding, 0), x1 = min(ox * stride - padding + 3, shape.width)
-                    if self == .average {
-                        var sum: Float = 0
-                        for y in y0..<y1 { for x in x0..<x1 { sum += plane[y * shape.width + x] } }
-                        target[oy * out.width + ox] = sum / Float((y1 - y0) * (x1 - x0))
-                    } else {
-                        var best = -Float.infinity
-                        for y in y0..<y1 { for x in x0..<x1 { best = Swift.max(best, plane[y * shape.width + x]) } }
-                        target[oy * out.width + ox] = best
+    }
+
+    /// out = the window's values combined, times 1/(its pixel count) if `average`, for each 3×3 window.
+    @inline(__always)
+    private static func pool(_ input: UnsafePointer<Float>, shape: MapShape, stride: Int, padding: Int, average: Bool,
+                             into output: UnsafeMutablePointer<Float>, combine: (Float, Float) -> Float) {
+        let (h, w) = (shape.height, shape.width)
+        let outHeight = (h + 2 * padding - 3) / stride + 1, outWidth = (w + 2 * padding - 3) / stride + 1
+        // Output columns whose window lies inside the row: ox·s − p ≥ 0 and ox·s − p + 3 ≤ w.
+        let innerStart = min((padding + stride - 1) / stride, outWidth)
+        let inner = innerStart..<Swift.max(innerStart, min((w + padding - 3) / stride + 1, outWidth))
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { buffer in
+            let row = buffer.baseAddress!
+            for c in 0..<shape.channels {
+                let plane = input + c * h * w, target = output + c * outHeight * outWidth
+                for oy in 0..<outHeight {
+                    let y0 = Swift.max(oy * stride - padding, 0), y1 = min(oy * stride - padding + 3, h)
+                    row.update(from: plane + y0 * w, count: w)
+                    for y in (y0 + 1)..<y1 {
+                        let next = plane + y * w
+                        for x in 0..<w { row[x] = combine(row[x], next[x]) }
                     }
+                    let line = target + oy * outWidth, rows = y1 - y0, scale: Float = average ? 1 / Float(3 * rows) : 1
+                    for ox in inner {
+                        let x = ox * stride - padding
+                        line[ox] = combine(combine(row[x], row[x + 1]), row[x + 2]) * scale
+                    }
+                    func border(_ ox: Int) {
+                        let x0 = Swift.max(ox * stride - padding, 0), x1 = min(ox * stride - padding + 3, w)
+                        var value = row[x0]
+                        for x in (x0 + 1)..<x1 { value = combine(value, row[x]) }
+                        line[ox] = average ? value / Float((x1 - x0) * rows) : value
+                    }
+                    for ox in 0..<inner.lowerBound { border(ox) }
+                    for ox in inner.upperBound..<outWidth { border(ox) }
                 }
             }
         }

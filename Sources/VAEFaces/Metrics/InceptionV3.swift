@@ -26,11 +26,21 @@ public final class InceptionV3: Sendable {
     /// scratch: the sizes of one worker's buffers.
     private let largestMap: Int
     private let largestScratch: Int
+    /// The first stage that runs on a group of images (its input has ≤ `groupedPixels` pixels).
+    private let groupedFrom: Int
+
+    /// Images per group in the stages on small maps: their SGEMMs then have `groupSize` × the
+    /// columns of one image (17² → 2,312, 8² → 512), and OpenBLAS packs the weights once for the
+    /// group. The stages on larger maps run one image at a time (their SGEMMs are wide enough, and
+    /// one image's maps stay in cache).
+    static let groupSize = 8
+    /// Maps of at most this many pixels (Mixed_6b on, 17²) run in groups.
+    static let groupedPixels = 17 * 17
 
     /// One step of the network.
     enum Stage: Sendable {
         case convolution(FoldedConvolution)
-        case pool(InceptionPool)
+        case pool(InceptionPool, name: String)
         case mixed(MixedBlock)
     }
 
@@ -47,10 +57,10 @@ public final class InceptionV3: Sendable {
             .convolution(try conv("blocks.0.0", 3, 32, (3, 3), stride: 2)),
             .convolution(try conv("blocks.0.1", 32, 32, (3, 3))),
             .convolution(try conv("blocks.0.2", 32, 64, (3, 3), padding: (1, 1))),
-            .pool(stem2),
+            .pool(stem2, name: "blocks.0.3"),
             .convolution(try conv("blocks.1.0", 64, 80, (1, 1))),
             .convolution(try conv("blocks.1.1", 80, 192, (3, 3))),
-            .pool(stem2),
+            .pool(stem2, name: "blocks.1.2"),
             .mixed(try MixedBlock.a("blocks.2.0", input: 192, poolFeatures: 32, weights)),
             .mixed(try MixedBlock.a("blocks.2.1", input: 256, poolFeatures: 64, weights)),
             .mixed(try MixedBlock.a("blocks.2.2", input: 288, poolFeatures: 64, weights)),
@@ -64,13 +74,16 @@ public final class InceptionV3: Sendable {
             .mixed(try MixedBlock.e("blocks.3.2", input: 2048, pool: .max(stride: 1, padding: 1), weights)),
         ]
         var shape = MapShape(channels: 3, height: Self.inputSide, width: Self.inputSide)
-        var largestMap = shape.count, largestScratch = 0
-        for stage in stages {
-            let sizes = stage.sizes(shape)
-            largestMap = max(largestMap, sizes.map)
+        var largestMap = shape.count, largestScratch = 0, groupedFrom = stages.count
+        for (i, stage) in stages.enumerated() {
+            if groupedFrom == stages.count && shape.pixels <= Self.groupedPixels { groupedFrom = i }
+            let count = i >= groupedFrom ? Self.groupSize : 1
+            let sizes = stage.sizes(shape, count: count)
+            largestMap = max(largestMap, count * shape.count, sizes.map)
             largestScratch = max(largestScratch, sizes.scratch)
             shape = stage.outputShape(shape)
         }
+        self.groupedFrom = groupedFrom
         precondition(shape.channels == Self.featureDimension, "InceptionV3: \(shape.channels) pool3 channels")
         self.largestMap = largestMap
         self.largestScratch = largestScratch
@@ -109,41 +122,73 @@ public final class InceptionV3: Sendable {
     /// The pool3 features of `count` 8-bit RGB images of side × side pixels, HWC bytes one image
     /// after the other (the prepared cache's layout): one row of 2048 per image.
     public func features(images: UnsafeBufferPointer<UInt8>, count: Int, side: Int) -> FeatureMatrix {
+        run(images: images, count: count, side: side, profiled: false).features
+    }
+
+    /// The CPU time of each step of the forward pass (the input transform, every convolution and
+    /// pool, the final average) on `count` images, summed over the images and the workers that ran
+    /// them, in the order the steps run: where the extractor spends its time
+    /// (`vae-faces bench --inception FILE --layers`).
+    public func profile(images: UnsafeBufferPointer<UInt8>, count: Int, side: Int, repeats: Int = 1) -> [StepTime] {
+        let total = StepClock()
+        for _ in 0..<repeats { total.merge(run(images: images, count: count, side: side, profiled: true).steps) }
+        return total.steps
+    }
+
+    /// The features, and with `profiled` each worker's step times merged.
+    private func run(images: UnsafeBufferPointer<UInt8>, count: Int, side: Int,
+                     profiled: Bool) -> (features: FeatureMatrix, steps: [StepTime]) {
         precondition(images.count == count * side * side * 3, "InceptionV3.features: \(images.count) bytes for \(count) images of \(side)²")
         var values = [Float](repeating: 0, count: count * Self.featureDimension)
         let resize = BilinearResize(inputHeight: side, inputWidth: side, outputHeight: Self.inputSide, outputWidth: Self.inputSide)
         let source = UnsafeSendable(images.baseAddress!)
+        let total = StepClock(), lock = NSLock()
         values.withUnsafeMutableBufferPointer { out in
             let target = UnsafeSendable(out.baseAddress!)
             parallelChunks(count) { range in
-                let arena = Arena(map: largestMap, scratch: largestScratch)
+                let arena = Arena(map: largestMap, scratch: largestScratch, clock: profiled ? StepClock() : nil)
                 defer { arena.deallocate() }
-                for i in range {
-                    forward(source.value + i * side * side * 3, side: side, resize: resize, arena: arena,
-                            into: target.value + i * Self.featureDimension)
+                for first in stride(from: range.lowerBound, to: range.upperBound, by: Self.groupSize) {
+                    forward(source.value + first * side * side * 3, count: min(Self.groupSize, range.upperBound - first),
+                            side: side, resize: resize, arena: arena, into: target.value + first * Self.featureDimension)
                 }
+                if let clock = arena.clock { lock.withLock { total.merge(clock.steps) } }
             }
         }
-        return FeatureMatrix(values: values, count: count, dimension: Self.featureDimension)
+        return (FeatureMatrix(values: values, count: count, dimension: Self.featureDimension), total.steps)
     }
 
-    /// One worker's buffers: two activation maps the stages pass between them, three for the
-    /// branches inside a mixed block, and the convolutions' scratch.
+    /// One worker's buffers: two activation maps the stages pass between them, one that gathers
+    /// a group's images, three for the branches inside a mixed block, and the convolutions'
+    /// scratch; and, when profiling, the worker's step clock.
     struct Arena {
         let current: UnsafeMutablePointer<Float>
         let next: UnsafeMutablePointer<Float>
+        let group: UnsafeMutablePointer<Float>
         let branch: [UnsafeMutablePointer<Float>]
         let scratch: UnsafeMutablePointer<Float>
+        let clock: StepClock?
 
-        init(map: Int, scratch: Int) {
+        init(map: Int, scratch: Int, clock: StepClock? = nil) {
             current = .allocate(capacity: map)
             next = .allocate(capacity: map)
+            group = .allocate(capacity: map)
             branch = (0..<3).map { _ in .allocate(capacity: map) }
             self.scratch = .allocate(capacity: max(scratch, 1))
+            self.clock = clock
+        }
+
+        /// Runs `body`, a step of the forward pass, charging its thread CPU time to the clock if
+        /// there is one (the name and shape are only built then).
+        @inline(__always)
+        func timed(_ name: @autoclosure () -> String, _ shape: @autoclosure () -> String, flops: @autoclosure () -> Double = 0,
+                   images: Int = 1, _ body: () -> Void) {
+            guard let clock else { return body() }
+            clock.time(name(), shape: shape(), flops: flops(), images: images, body)
         }
 
         func deallocate() {
-            for buffer in [current, next, scratch] + branch { buffer.deallocate() }
+            for buffer in [current, next, group, scratch] + branch { buffer.deallocate() }
         }
     }
 
@@ -163,25 +208,58 @@ public final class InceptionV3: Sendable {
         }
     }
 
-    /// The features of one image (HWC bytes) into `features` [2048].
-    private func forward(_ image: UnsafePointer<UInt8>, side: Int, resize: BilinearResize, arena: Arena,
+    /// The features of `count` (≤ `groupSize`) images, HWC bytes one after the other, into
+    /// `features` [count, 2048]: each image alone through the stages on large maps, then the
+    /// group together, grouped [C, count·H·W], through the rest.
+    private func forward(_ images: UnsafePointer<UInt8>, count: Int, side: Int, resize: BilinearResize, arena: Arena,
                          into features: UnsafeMutablePointer<Float>) {
-        Self.input(image, side: side, resize: resize, into: arena.current)
-        var x = arena.current, y = arena.next
         var shape = MapShape(channels: 3, height: Self.inputSide, width: Self.inputSide)
-        for stage in stages {
-            switch stage {
-            case let .convolution(conv): conv.forward(x, shape: shape, into: y, scratch: arena.scratch)
-            case let .pool(pool): pool.forward(x, shape: shape, into: y)
-            case let .mixed(block): block.forward(x, shape: shape, into: y, arena: arena)
+        for b in 0..<count {
+            arena.timed("input", "\(side)² → 3×\(Self.inputSide)²") {
+                Self.input(images + b * side * side * 3, side: side, resize: resize, into: arena.current)
             }
+            var x = arena.current, y = arena.next
+            shape = MapShape(channels: 3, height: Self.inputSide, width: Self.inputSide)
+            for stage in stages[..<groupedFrom] {
+                run(stage, x, shape: shape, count: 1, into: y, arena: arena)
+                shape = stage.outputShape(shape)
+                swap(&x, &y)
+            }
+            for c in 0..<shape.channels {
+                (arena.group + (c * count + b) * shape.pixels).update(from: x + c * shape.pixels, count: shape.pixels)
+            }
+        }
+        var x = arena.group, y = arena.current
+        for stage in stages[groupedFrom...] {
+            run(stage, x, shape: shape, count: count, into: y, arena: arena)
             shape = stage.outputShape(shape)
             swap(&x, &y)
         }
-        for c in 0..<shape.channels {
-            var sum: Float = 0
-            for p in 0..<shape.pixels { sum += x[c * shape.pixels + p] }
-            features[c] = sum / Float(shape.pixels)
+        let (map, pixels) = (x, shape.pixels)
+        arena.timed("pool3", "\(shape.channels)×\(shape.height)² → \(shape.channels)", images: count) {
+            for b in 0..<count {
+                for c in 0..<Self.featureDimension {
+                    let plane = map + (c * count + b) * pixels
+                    var sum: Float = 0
+                    for p in 0..<pixels { sum += plane[p] }
+                    features[b * Self.featureDimension + c] = sum / Float(pixels)
+                }
+            }
+        }
+    }
+
+    /// One stage on `count` images x, grouped [C, count·H·W] (one image: NCHW), into y.
+    private func run(_ stage: Stage, _ x: UnsafeMutablePointer<Float>, shape: MapShape, count: Int,
+                     into y: UnsafeMutablePointer<Float>, arena: Arena) {
+        switch stage {
+        case let .convolution(conv):
+            arena.timed(conv.name, conv.describe(shape), flops: conv.flops(shape), images: count) {
+                conv.forward(x, shape: shape, count: count, into: y, scratch: arena.scratch)
+            }
+        case let .pool(pool, name):
+            let planes = MapShape(channels: count * shape.channels, height: shape.height, width: shape.width)
+            arena.timed(name, pool.describe(shape), images: count) { pool.forward(x, shape: planes, into: y) }
+        case let .mixed(block): block.forward(x, shape: shape, count: count, into: y, arena: arena)
         }
     }
 }
@@ -190,17 +268,18 @@ extension InceptionV3.Stage {
     func outputShape(_ input: MapShape) -> MapShape {
         switch self {
         case let .convolution(conv): conv.outputShape(input)
-        case let .pool(pool): pool.outputShape(input)
+        case let .pool(pool, _): pool.outputShape(input)
         case let .mixed(block): block.outputShape(input)
         }
     }
 
-    /// The largest map (floats) the stage writes, and the scratch its convolutions need.
-    func sizes(_ input: MapShape) -> (map: Int, scratch: Int) {
+    /// The largest map (floats) the stage writes on `count` images, and the scratch its
+    /// convolutions need.
+    func sizes(_ input: MapShape, count: Int) -> (map: Int, scratch: Int) {
         switch self {
-        case let .convolution(conv): (conv.outputShape(input).count, conv.scratchCount(input))
-        case let .pool(pool): (pool.outputShape(input).count, 0)
-        case let .mixed(block): block.sizes(input)
+        case let .convolution(conv): (count * conv.outputShape(input).count, conv.scratchCount(input, count: count))
+        case let .pool(pool, _): (count * pool.outputShape(input).count, 0)
+        case let .mixed(block): block.sizes(input, count: count)
         }
     }
 }
@@ -227,6 +306,8 @@ struct InceptionBranch: Sendable {
 /// A mixed (Inception) block: branches side by side on one input, their outputs concatenated
 /// along the channels in order.
 struct MixedBlock: Sendable {
+    /// The state_dict prefix (`blocks.2.4`), for the step profile.
+    var name: String
     var branches: [InceptionBranch]
 
     func outputShape(_ input: MapShape) -> MapShape {
@@ -235,31 +316,33 @@ struct MixedBlock: Sendable {
         return out
     }
 
-    /// The largest map (floats) written inside the block, and the largest convolution scratch.
-    func sizes(_ input: MapShape) -> (map: Int, scratch: Int) {
-        var map = outputShape(input).count, scratch = 0
+    /// The largest map (floats) written inside the block on `count` images, and the largest
+    /// convolution scratch.
+    func sizes(_ input: MapShape, count: Int) -> (map: Int, scratch: Int) {
+        var map = count * outputShape(input).count, scratch = 0
         for branch in branches {
             var shape = input
             if let pool = branch.pool {
                 shape = pool.outputShape(shape)
-                map = max(map, shape.count)
+                map = max(map, count * shape.count)
             }
             for conv in branch.chain {
-                scratch = max(scratch, conv.scratchCount(shape))
+                scratch = max(scratch, conv.scratchCount(shape, count: count))
                 shape = conv.outputShape(shape)
-                map = max(map, shape.count)
+                map = max(map, count * shape.count)
             }
-            for head in branch.heads { scratch = max(scratch, head.scratchCount(shape)) }
+            for head in branch.heads { scratch = max(scratch, head.scratchCount(shape, count: count)) }
         }
         return (map, scratch)
     }
 
-    /// The block on one image x into `output` (NCHW, the branches' channels one after the
-    /// other). Each step of a branch writes into the next of the arena's three branch buffers,
-    /// the last step straight into the branch's channels of `output`.
-    func forward(_ x: UnsafePointer<Float>, shape: MapShape, into output: UnsafeMutablePointer<Float>,
+    /// The block on `count` images x, grouped [C, count·H·W] (one image: NCHW), into `output`,
+    /// grouped too (the branches' channels one after the other). Each step of a branch writes
+    /// into the next of the arena's three branch buffers, the last step straight into the
+    /// branch's channels of `output`.
+    func forward(_ x: UnsafePointer<Float>, shape: MapShape, count: Int, into output: UnsafeMutablePointer<Float>,
                  arena: InceptionV3.Arena) {
-        let pixels = outputShape(shape).pixels
+        let pixels = count * outputShape(shape).pixels
         var slot = output
         for branch in branches {
             var source = x, current = shape, step = 0
@@ -270,19 +353,25 @@ struct MixedBlock: Sendable {
             }
             let tail = branch.chain.count + (branch.heads.isEmpty ? 0 : 1)
             if let pool = branch.pool {
-                let target = destination(last: tail == 0)
-                pool.forward(source, shape: current, into: target)
+                let (input, target) = (source, destination(last: tail == 0))
+                let planes = MapShape(channels: count * current.channels, height: current.height, width: current.width)
+                arena.timed("\(name).\(pool.kind)", pool.describe(current), images: count) { pool.forward(input, shape: planes, into: target) }
                 source = UnsafePointer(target)
                 current = pool.outputShape(current)
             }
             for (i, conv) in branch.chain.enumerated() {
-                let target = destination(last: branch.heads.isEmpty && i == branch.chain.count - 1)
-                conv.forward(source, shape: current, into: target, scratch: arena.scratch)
+                let (input, target) = (source, destination(last: branch.heads.isEmpty && i == branch.chain.count - 1))
+                arena.timed(conv.name, conv.describe(current), flops: conv.flops(current), images: count) {
+                    conv.forward(input, shape: current, count: count, into: target, scratch: arena.scratch)
+                }
                 source = UnsafePointer(target)
                 current = conv.outputShape(current)
             }
             for head in branch.heads {
-                head.forward(source, shape: current, into: slot, scratch: arena.scratch)
+                let (input, target) = (source, slot)
+                arena.timed(head.name, head.describe(current), flops: head.flops(current), images: count) {
+                    head.forward(input, shape: current, count: count, into: target, scratch: arena.scratch)
+                }
                 slot += head.outputChannels * pixels
             }
             if branch.heads.isEmpty { slot += current.channels * pixels }
@@ -295,7 +384,7 @@ struct MixedBlock: Sendable {
 extension MixedBlock {
     /// FIDInceptionA (Mixed_5b–5d): 1×1 | 1×1 → 5×5 | 1×1 → 3×3 → 3×3 | avg pool → 1×1.
     static func a(_ name: String, input: Int, poolFeatures: Int, _ w: InceptionWeights) throws -> MixedBlock {
-        MixedBlock(branches: [
+        MixedBlock(name: name, branches: [
             InceptionBranch(chain: [try w.convolution("\(name).branch1x1", input: input, output: 64, kernel: (1, 1))]),
             InceptionBranch(chain: [
                 try w.convolution("\(name).branch5x5_1", input: input, output: 48, kernel: (1, 1)),
@@ -314,7 +403,7 @@ extension MixedBlock {
 
     /// InceptionB (Mixed_6a, 35 → 17): 3×3/2 | 1×1 → 3×3 → 3×3/2 | max pool 3×3/2.
     static func b(_ name: String, input: Int, _ w: InceptionWeights) throws -> MixedBlock {
-        MixedBlock(branches: [
+        MixedBlock(name: name, branches: [
             InceptionBranch(chain: [try w.convolution("\(name).branch3x3", input: input, output: 384, kernel: (3, 3), stride: 2)]),
             InceptionBranch(chain: [
                 try w.convolution("\(name).branch3x3dbl_1", input: input, output: 64, kernel: (1, 1)),
@@ -335,7 +424,7 @@ extension MixedBlock {
         func column(_ branch: String, _ i: Int, _ o: Int) throws -> FoldedConvolution {
             try w.convolution("\(name).\(branch)", input: i, output: o, kernel: (7, 1), padding: (3, 0))
         }
-        return MixedBlock(branches: [
+        return MixedBlock(name: name, branches: [
             InceptionBranch(chain: [try w.convolution("\(name).branch1x1", input: input, output: 192, kernel: (1, 1))]),
             InceptionBranch(chain: [
                 try w.convolution("\(name).branch7x7_1", input: input, output: c7, kernel: (1, 1)),
@@ -358,7 +447,7 @@ extension MixedBlock {
     /// InceptionD (Mixed_7a, 17 → 8): 1×1 → 3×3/2 | 1×1 → 1×7 → 7×1 → 3×3/2 | max pool 3×3/2.
     static func d(_ name: String, _ w: InceptionWeights) throws -> MixedBlock {
         let input = 768
-        return MixedBlock(branches: [
+        return MixedBlock(name: name, branches: [
             InceptionBranch(chain: [
                 try w.convolution("\(name).branch3x3_1", input: input, output: 192, kernel: (1, 1)),
                 try w.convolution("\(name).branch3x3_2", input: 192, output: 320, kernel: (3, 3), stride: 2),
@@ -381,7 +470,7 @@ extension MixedBlock {
             [try w.convolution("\(name).\(prefix)a", input: 384, output: 384, kernel: (1, 3), padding: (0, 1)),
              try w.convolution("\(name).\(prefix)b", input: 384, output: 384, kernel: (3, 1), padding: (1, 0))]
         }
-        return MixedBlock(branches: [
+        return MixedBlock(name: name, branches: [
             InceptionBranch(chain: [try w.convolution("\(name).branch1x1", input: input, output: 320, kernel: (1, 1))]),
             InceptionBranch(chain: [try w.convolution("\(name).branch3x3_1", input: input, output: 384, kernel: (1, 1))],
                             heads: try pair("branch3x3_2")),
@@ -417,7 +506,7 @@ struct InceptionWeights {
                      padding: (Int, Int) = (0, 0)) throws -> FoldedConvolution {
         let weight = try tensor("\(name).conv.weight", shape: [output, input, kernel.0, kernel.1])
         func statistic(_ leaf: String) throws -> [Float] { try tensor("\(name).bn.\(leaf)", shape: [output]) }
-        return FoldedConvolution(inputChannels: input, outputChannels: output, kernel: kernel, stride: stride,
+        return FoldedConvolution(name: name, inputChannels: input, outputChannels: output, kernel: kernel, stride: stride,
                                  padding: padding, convolution: weight, gamma: try statistic("weight"),
                                  beta: try statistic("bias"), runningMean: try statistic("running_mean"),
                                  runningVariance: try statistic("running_var"))
