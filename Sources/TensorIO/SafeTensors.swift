@@ -222,7 +222,11 @@ public struct SafeTensorsArchive {
 
 /// Builds a safetensors file from Float32 values, stored as F32 or F16.
 ///
-/// Values are copied (and converted) when added. The file lists tensors by element size, then by
+/// Values given as a `Tensor` are read when the file is written, not copied when added, so
+/// writing a checkpoint does not hold a second copy of the weights and Adam's moments (58 MB for
+/// the iPixelDCL model): leave such a tensor unchanged until `write`/`encode`. Arrays and buffers
+/// are copied when added. Values are converted to the file's bytes piece by piece as they are
+/// written. The file lists tensors by element size, then by
 /// name — the order of the Python `safetensors` package, which keeps every tensor aligned to its
 /// element size; the header is padded so the data section starts on an 8-byte boundary.
 public struct SafeTensorsWriter {
@@ -238,7 +242,28 @@ public struct SafeTensorsWriter {
 
     /// Written as the header's `__metadata__` (omitted when empty).
     public var metadata: [String: String]
-    private var entries: [String: (storage: Storage, shape: [Int], bytes: [UInt8])] = [:]
+    private var entries: [String: Entry] = [:]
+
+    /// A tensor of the file: how it is stored, its shape and where its values come from.
+    private struct Entry {
+        let storage: Storage
+        let shape: [Int]
+        let values: Values
+        var byteCount: Int { shape.reduce(1, *) * storage.dtype.size }
+    }
+
+    /// Values read when the file is written (a caller's `Tensor`) or copied when added.
+    private enum Values {
+        case tensor(Tensor)
+        case copy([Float])
+
+        func withBuffer<R>(_ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+            switch self {
+            case .tensor(let t): body(UnsafeBufferPointer(t.buffer))
+            case .copy(let a): a.withUnsafeBufferPointer(body)
+            }
+        }
+    }
 
     public init(metadata: [String: String] = [:]) {
         self.metadata = metadata
@@ -247,35 +272,26 @@ public struct SafeTensorsWriter {
     /// Adds tensor `name` with `shape` (whose element count must equal `values.count`).
     /// Names must be unique and not "__metadata__".
     public mutating func add(_ name: String, shape: [Int], values: UnsafeBufferPointer<Float>, storage: Storage = .float32) {
-        precondition(name != "__metadata__", "SafeTensorsWriter: '__metadata__' is reserved")
-        precondition(entries[name] == nil, "SafeTensorsWriter: tensor '\(name)' added twice")
-        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
-                     "SafeTensorsWriter: \(values.count) values for '\(name)' of shape \(shape)")
-        let n = values.count
-        let bytes: [UInt8]
-        switch storage {
-        case .float32:
-            bytes = [UInt8](unsafeUninitializedCapacity: 4 * n) { out, initialized in
-                for i in 0..<n { UnsafeMutableRawBufferPointer(out).storeBytes(of: values[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-                initialized = 4 * n
-            }
-        case .float16:
-            bytes = [UInt8](unsafeUninitializedCapacity: 2 * n) { out, initialized in
-                for i in 0..<n { UnsafeMutableRawBufferPointer(out).storeBytes(of: Float16(values[i]).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
-                initialized = 2 * n
-            }
-        }
-        entries[name] = (storage, shape, bytes)
+        add(name, Entry(storage: storage, shape: shape, values: .copy(Array(values))), count: values.count)
     }
 
     /// Adds tensor `name` with `shape` from an array.
     public mutating func add(_ name: String, shape: [Int], values: [Float], storage: Storage = .float32) {
-        values.withUnsafeBufferPointer { add(name, shape: shape, values: $0, storage: storage) }
+        add(name, Entry(storage: storage, shape: shape, values: .copy(values)), count: values.count)
     }
 
     /// Adds tensor `name` from a `Tensor`, with its own shape unless `shape` is given (same count).
+    /// The tensor is read when the file is written.
     public mutating func add(_ name: String, shape: [Int]? = nil, values: Tensor, storage: Storage = .float32) {
-        add(name, shape: shape ?? values.shape, values: UnsafeBufferPointer(values.buffer), storage: storage)
+        add(name, Entry(storage: storage, shape: shape ?? values.shape, values: .tensor(values)), count: values.count)
+    }
+
+    private mutating func add(_ name: String, _ entry: Entry, count: Int) {
+        precondition(name != "__metadata__", "SafeTensorsWriter: '__metadata__' is reserved")
+        precondition(entries[name] == nil, "SafeTensorsWriter: tensor '\(name)' added twice")
+        precondition(entry.shape.allSatisfy { $0 >= 0 } && entry.shape.reduce(1, *) == count,
+                     "SafeTensorsWriter: \(count) values for '\(name)' of shape \(entry.shape)")
+        entries[name] = entry
     }
 
     /// The file's bytes.
@@ -311,14 +327,37 @@ public struct SafeTensorsWriter {
         var offset = 0
         for (name, entry) in order {
             let shape = entry.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(name)):{\"dtype\":\"\(entry.storage.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + entry.bytes.count)]}")
-            offset += entry.bytes.count
+            fields.append("\(jsonString(name)):{\"dtype\":\"\(entry.storage.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + entry.byteCount)]}")
+            offset += entry.byteCount
         }
         var header = Array("{\(fields.joined(separator: ","))}".utf8)
         while (8 + header.count) % 8 != 0 { header.append(0x20) }
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { sink(Array($0)) }
         sink(header)
-        for (_, entry) in order { sink(entry.bytes) }
+        for (_, entry) in order {
+            entry.values.withBuffer { SafeTensorsWriter.emit($0, as: entry.storage, sink) }
+        }
+    }
+
+    /// Converts `values` to the file's little-endian bytes, 65,536 values at a time, handing each
+    /// piece to `sink` (so no whole tensor is ever held as bytes).
+    private static func emit(_ values: UnsafeBufferPointer<Float>, as storage: Storage, _ sink: ([UInt8]) -> Void) {
+        let piece = 1 << 16
+        for start in stride(from: 0, to: values.count, by: piece) {
+            let n = min(piece, values.count - start)
+            switch storage {
+            case .float32:
+                sink([UInt8](unsafeUninitializedCapacity: 4 * n) { out, initialized in
+                    for i in 0..<n { UnsafeMutableRawBufferPointer(out).storeBytes(of: values[start + i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+                    initialized = 4 * n
+                })
+            case .float16:
+                sink([UInt8](unsafeUninitializedCapacity: 2 * n) { out, initialized in
+                    for i in 0..<n { UnsafeMutableRawBufferPointer(out).storeBytes(of: Float16(values[start + i]).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+                    initialized = 2 * n
+                })
+            }
+        }
     }
 }
 

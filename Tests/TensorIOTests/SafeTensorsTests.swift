@@ -193,4 +193,24 @@ func safetensorsBytes(header: String, data: [UInt8], headerLength: UInt64? = nil
         let message = thrownMessage { try SafeTensorsWriter().write(to: folder + "/dir.safetensors") }
         #expect(message?.hasPrefix("\(folder)/dir.safetensors: cannot rename the temporary file into place") == true)
     }
+
+    /// A `Tensor` is read when the file is written (no copy of it is held meanwhile), an array when
+    /// added; either way the bytes are those of the values, also past one 65,536-value piece.
+    @Test func tensorsAreReadWhenWrittenArraysWhenAdded() throws {
+        let n = 70_000
+        let values = (0..<n).map { Float($0) * 0.25 - 100 }
+        let tensor = Tensor(shape: [n]), later = Tensor(shape: [7, 10_000])
+        var array = values
+        var writer = SafeTensorsWriter()
+        writer.add("tensor", values: tensor)
+        writer.add("half", values: later, storage: .float16)
+        writer.add("array", shape: [n], values: array)
+        tensor.pointer.update(from: values, count: n)
+        later.pointer.update(from: values, count: n)
+        array[0] = 1
+        let archive = try SafeTensorsArchive.parse(writer.encode(), source: "t.safetensors")
+        #expect(try archive.floats("tensor") == values)
+        #expect(try archive.floats("array") == values)
+        #expect(try archive.floats("half") == values.map { Float(Float16($0)) })
+    }
 }

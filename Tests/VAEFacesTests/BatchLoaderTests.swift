@@ -150,4 +150,83 @@ func expectedFloats(_ cache: PreparedCache, _ index: Int) -> [Float] {
         #expect(try #require(single.next()).position == .init(epoch: 0, batch: 0))
         #expect(try #require(single.next()).position == .init(epoch: 1, batch: 0))
     }
+
+    /// Training's way of reading (only val in memory, train batches read from the file) gives
+    /// the very batches of the in-memory cache, in training and in evaluation, from any start:
+    /// what keeps a run's losses and its resumption independent of where the images are.
+    @Test func batchesReadFromTheFileEqualThoseFromMemory() throws {
+        let (root, faces) = try makeFaceFolder(count: 37, seed: 3)
+        let folder = (root as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = try DataPreparation.prepare(dataFolder: root, cachePath: folder + "/s.vfcache").cache
+        let memory = try PreparedCache.open(path: path)
+        let streamed = try PreparedCache.open(path: path, inMemory: [.val])
+        #expect(streamed.splitsInMemory == [.val] && memory.splitsInMemory == Set(Split.allCases))
+        let train = streamed.indices(in: .train), val = streamed.indices(in: .val)
+        #expect(!train.isEmpty && !val.isEmpty)
+        #expect(train.allSatisfy { !streamed.isInMemory($0) } && val.allSatisfy(streamed.isInMemory))
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: PreparedCache.imageBytes, alignment: 64)
+        defer { scratch.deallocate() }
+        for i in 0..<streamed.count {
+            #expect(Array(try streamed.image(i, readingInto: scratch)) == faces[i].pixels)
+            #expect(Array(try memory.image(i, readingInto: scratch)) == faces[i].pixels)
+        }
+        for i in val { #expect(Array(streamed.image(i)) == faces[i].pixels) }
+
+        for start in [BatchLoader.Position(), BatchLoader.Position(epoch: 1, batch: 2)] {
+            let a = try BatchLoader(cache: memory, split: .train, batchSize: 5, mode: .training(seed: 7, start: start))
+            let b = try BatchLoader(cache: streamed, split: .train, batchSize: 5, mode: .training(seed: 7, start: start))
+            for _ in 0..<(2 * a.batchesPerEpoch + 1) {
+                let x = try #require(try a.nextBatch()), y = try #require(try b.nextBatch())
+                #expect(x.position == y.position && x.indices == y.indices && Array(x.data) == Array(y.data))
+            }
+        }
+        let a = try BatchLoader(cache: memory, split: .train, batchSize: 6, mode: .evaluation)
+        let b = try BatchLoader(cache: streamed, split: .train, batchSize: 6, mode: .evaluation)
+        while let x = try a.nextBatch() {
+            let y = try #require(try b.nextBatch())
+            #expect(x.indices == y.indices && Array(x.data) == Array(y.data))
+        }
+        #expect(try b.nextBatch() == nil)
+    }
+
+    /// A cache file cut short or rewritten in place while a run reads train batches from it: the
+    /// loader throws an error naming the file (and keeps throwing it), never other faces or a crash.
+    @Test func aFileChangedUnderneathAStreamingLoaderIsReported() throws {
+        let (root, _) = try makeFaceFolder(count: 30, seed: 5)
+        let folder = (root as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = try DataPreparation.prepare(dataFolder: root, cachePath: folder + "/s.vfcache").cache
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let train = try PreparedCache.open(path: path, inMemory: [.val]).indices(in: .train)
+
+        func failure(after damage: () throws -> Void) throws -> String {
+            try original.write(to: URL(fileURLWithPath: path))
+            let cache = try PreparedCache.open(path: path, inMemory: [.val])
+            let loader = try BatchLoader(cache: cache, split: .train, batchSize: train.count, mode: .training(seed: 1))
+            _ = try #require(try loader.nextBatch())          // read before the damage
+            try damage()
+            _ = try? loader.nextBatch()                       // filled during the damage: may or may not see it
+            do {
+                _ = try loader.nextBatch()
+                return "no error"
+            } catch let error as FileError {
+                #expect(error.file == path)
+                #expect(throws: error) { _ = try loader.nextBatch() }
+                return error.problem
+            }
+        }
+        // One byte of the first train image flipped in place.
+        let flipped = try failure {
+            let handle = try #require(FileHandle(forUpdatingAtPath: path))
+            defer { try? handle.close() }
+            let offset = UInt64(PreparedCache.headerSize + train[0] * PreparedCache.imageBytes + 7)
+            try handle.seek(toOffset: offset)
+            try handle.write(contentsOf: [original[Int(offset)] ^ 1])
+        }
+        #expect(flipped.contains("changed after it was opened") && flipped.contains("no longer holds the bytes"), "\(flipped)")
+        // The file cut after its header.
+        let cut = try failure { #expect(truncate(path, 100) == 0) }
+        #expect(cut.contains("changed after it was opened") && cut.contains("now ends before image"), "\(cut)")
+    }
 }

@@ -12,10 +12,15 @@ import TensorIO
 /// - Evaluation (`.evaluation`): the list once, in its order, ⌈n/B⌉ batches with a final partial
 ///   one, then nil.
 ///
-/// While the caller works on one batch, the next is converted on a background thread into the
-/// second of two buffers (double buffering), so the caller does not wait for data. The batch
-/// `next()` returns stays valid until the following `next()` call. `next()` may be called from
-/// any thread (calls are serialised).
+/// While the caller works on one batch, the next is read and converted on a background thread
+/// into the second of two buffers (double buffering), so the caller does not wait for data. The
+/// batch `next()` returns stays valid until the following call. `next()` may be called from any
+/// thread (calls are serialised).
+///
+/// Images the cache holds in memory cannot fail to read: `next()` is for those. Images it reads
+/// from the file (training's train split, `PreparedCache.open(inMemory:)`) take `nextBatch()`,
+/// which throws when the file was cut or rewritten since it was opened. Either way the batches
+/// are the same bytes, so a run's batches do not depend on where its images are.
 public final class BatchLoader: @unchecked Sendable {
     // Thread safety: `lock` guards all mutable state; the background thread touches only the
     // buffer of the batch in flight, which the consumer does not read until `ready` signals.
@@ -58,6 +63,13 @@ public final class BatchLoader: @unchecked Sendable {
     private let queue = DispatchQueue(label: "vae-faces.batch-loader", qos: .userInitiated)
     private let ready = DispatchSemaphore(value: 0)
     private let buffers: [Tensor]
+    /// Where the background thread reads an image that is not in memory (one image's bytes), and
+    /// the error that ended its last fill, if any.
+    private let staging: FillScratch
+    /// Whether every image of the list is held in memory (so `next()` may be used).
+    private let readsFromMemory: Bool
+    /// The error of a failed fill: every later call throws it again.
+    private var failure: (any Error)?
     private let listed: [Int]
     private var orderEpoch = -1
     private var order: [Int] = []
@@ -112,6 +124,8 @@ public final class BatchLoader: @unchecked Sendable {
         }
         let capacity = min(batchSize, indices.count)
         buffers = (0..<2).map { _ in Tensor(shape: BatchLoader.shape(images: capacity)) }
+        staging = FillScratch()
+        readsFromMemory = indices.allSatisfy(cache.isInMemory)
         lock.lock()
         if let plan = plan(at: upcoming) { startFill(plan, slot: 0) }
         lock.unlock()
@@ -146,13 +160,27 @@ public final class BatchLoader: @unchecked Sendable {
         return upcoming
     }
 
-    /// The next batch, or nil after the last evaluation batch. Invalidates the previous batch.
+    /// The next batch, or nil after the last evaluation batch, for a loader whose images are all
+    /// held in memory (they cannot fail to read). Invalidates the previous batch.
     public func next() -> Batch? {
+        precondition(readsFromMemory, "BatchLoader.next: some images are read from the file; use nextBatch(), which reports a damaged file")
+        do { return try nextBatch() } catch { preconditionFailure("BatchLoader.next: an image in memory failed to read: \(error)") }
+    }
+
+    /// The next batch, or nil after the last evaluation batch; invalidates the previous batch.
+    /// Throws the cache's `FileError` when an image read from the file could not be read or no
+    /// longer holds the bytes validated at open (and again on every later call).
+    public func nextBatch() throws -> Batch? {
         lock.lock()
         defer { lock.unlock() }
+        if let failure { throw failure }
         guard let (slot, plan) = inFlight else { return nil }
         ready.wait()                                    // its conversion has finished
         inFlight = nil
+        if let error = staging.error {
+            failure = error
+            throw error
+        }
         upcoming = advance(plan.position)
         // The caller has let go of the other buffer by calling next(): fill it ahead.
         if let following = self.plan(at: upcoming) { startFill(following, slot: 1 - slot) }
@@ -182,19 +210,34 @@ public final class BatchLoader: @unchecked Sendable {
         }
     }
 
-    /// Converts the plan's images into buffer `slot` on the background queue.
+    /// Reads and converts the plan's images into buffer `slot` on the background queue; a read
+    /// error stops the fill and is left in `staging.error`.
     private func startFill(_ plan: Plan, slot: Int) {
         inFlight = (slot, plan)
         let cache = self.cache
         let output = UnsafeSendable(buffers[slot].pointer)
         let ready = self.ready
+        let staging = self.staging
         let indices = plan.indices
         queue.async {
-            for (k, index) in indices.enumerated() {
-                BatchLoader.convert(cache.image(index), into: output.value + k * BatchLoader.imageFloats)
+            do {
+                for (k, index) in indices.enumerated() {
+                    BatchLoader.convert(try cache.image(index, readingInto: staging.bytes), into: output.value + k * BatchLoader.imageFloats)
+                }
+            } catch {
+                staging.error = error
             }
             ready.signal()
         }
+    }
+
+    /// The background thread's scratch: one image's bytes read from the file, and the error of a
+    /// failed fill. Only the background thread writes it; the consumer reads `error` after
+    /// `ready` signals the end of the fill.
+    private final class FillScratch: @unchecked Sendable {
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: PreparedCache.imageBytes, alignment: 64)
+        var error: (any Error)?
+        deinit { bytes.deallocate() }
     }
 
     /// Float(x)/255 for every byte x.

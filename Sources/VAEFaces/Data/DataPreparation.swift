@@ -98,24 +98,29 @@ public enum DataPreparation {
     ///   foreign file → refused with an error saying why and how to rebuild. An explicit cache
     ///   may be shared or kept on purpose, so it is never overwritten behind the user's back.
     /// - `dataFolder` nil: opens `cachePath` as it is, without a staleness check.
+    ///
+    /// The images of the splits `inMemory` are held in memory, the others read from the file
+    /// when needed (`PreparedCache.open`).
     public static func openOrPrepare(dataFolder: String?, cachePath: String? = nil, threads: Int? = nil,
+                                     inMemory: Set<Split> = Set(Split.allCases),
                                      progress: (PrepareEvent) -> Void = { _ in }) throws -> PreparedCache {
         guard let dataFolder else {
             guard let cachePath else { throw noDataFolder }
-            return try PreparedCache.open(path: DataFolder.absolutePath(cachePath))
+            return try PreparedCache.open(path: DataFolder.absolutePath(cachePath), inMemory: inMemory)
         }
         let folder = try DataFolder.scan(dataFolder)
         let path = cachePath.map(DataFolder.absolutePath) ?? defaultCachePath(dataFolder: folder.root)
-        return try openOrPrepare(folder, path: path, rebuildWhenInvalid: cachePath == nil, threads: threads, progress: progress)
+        return try openOrPrepare(folder, path: path, rebuildWhenInvalid: cachePath == nil, threads: threads, inMemory: inMemory,
+                                 progress: progress)
     }
 
     static func openOrPrepare(_ folder: DataFolder, path: String, rebuildWhenInvalid: Bool, threads: Int?,
-                              progress: (PrepareEvent) -> Void) throws -> PreparedCache {
+                              inMemory: Set<Split> = Set(Split.allCases), progress: (PrepareEvent) -> Void) throws -> PreparedCache {
         let rebuildHint = "rebuild it with `vae-faces prepare --data \(folder.root) --cache \(path)`, or delete it"
         if FileManager.default.fileExists(atPath: path) {
             let problem: String
             do {
-                let cache = try PreparedCache.open(path: path)
+                let cache = try PreparedCache.open(path: path, inMemory: inMemory)
                 if cache.signature == folder.signature { return cache }
                 problem = "is stale: it was prepared from \(cache.dataFolder) (\(cache.count) images) and "
                     + (cache.dataFolder == folder.root ? "the folder's files have changed since (now \(folder.images.count) image files)"
@@ -129,7 +134,7 @@ public enum DataPreparation {
             progress(.note("preparing \(folder.root) into \(path) (once; later runs reuse it)"))
         }
         _ = try prepare(folder, path: path, threads: threads, progress: progress)
-        return try PreparedCache.open(path: path)
+        return try PreparedCache.open(path: path, inMemory: inMemory)
     }
 
     /// The first 64 images in file-name order as an 8×8 grid (fewer if the cache is smaller).

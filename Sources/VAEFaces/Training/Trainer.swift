@@ -372,7 +372,7 @@ public final class Trainer {
     /// either way the step's row is logged, the state stays at the last good step and
     /// `NonFiniteLossError` names the checkpoint to resume from.
     private func step(_ session: Session) throws -> StepRecord {
-        guard let batch = session.loader.next() else { preconditionFailure("a training loader never ends") }
+        guard let batch = try session.loader.nextBatch() else { preconditionFailure("a training loader never ends") }
         let noise = session.noise
         for i in 0..<noise.count { noise[i] = noiseGenerator.nextNormal() }
 

@@ -153,12 +153,14 @@ public struct TrainingRequest: Sendable {
     }
 
     /// The data: the options first, else the run's own, else $VAE_FACES_DATA; prepared when no
-    /// cache exists. Records the folder and the explicit cache in `configuration`.
+    /// cache exists. Records the folder and the explicit cache in `configuration`. Only the val
+    /// images are held in memory (validation, grids and the artifact curves use them); train
+    /// batches are read from the cache file as they are needed.
     private func openData(configuration: inout TrainingConfiguration, note: (String) -> Void) throws -> PreparedCache {
         let dataFolder = data.map(DataFolder.absolutePath) ?? (cache == nil ? configuration.dataFolder : nil)
         let cachePath = cache.map(DataFolder.absolutePath) ?? (data == nil ? configuration.cachePath : nil)
         let resolvedFolder = cachePath != nil && dataFolder == nil ? nil : try DataPreparation.resolveDataFolder(dataFolder)
-        let prepared = try DataPreparation.openOrPrepare(dataFolder: resolvedFolder, cachePath: cachePath) { event in
+        let prepared = try DataPreparation.openOrPrepare(dataFolder: resolvedFolder, cachePath: cachePath, inMemory: [.val]) { event in
             switch event {
             case .note(let text): note(text)
             case .skipped(let file, let reason): note("skipped \(file): \(reason)")
