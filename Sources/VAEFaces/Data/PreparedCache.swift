@@ -206,10 +206,7 @@ public final class PreparedCache: @unchecked Sendable {
         var metadata = [UInt8](repeating: 0, count: size - header.metadataOffset)
         try metadata.withUnsafeMutableBytes { if $0.count > 0 { try readAll($0.baseAddress!, count: $0.count, at: header.metadataOffset) } }
         metadata.withUnsafeBytes { checksum.update($0) }
-        let actual = checksum.finalize()
-        guard actual == header.checksum else {
-            throw FileError(file: path, "corrupt vae-faces cache: checksum mismatch (stored \(hex(header.checksum)), computed \(hex(actual))): the file is damaged or truncated")
-        }
+        try checkChecksum(checksum.finalize(), header, path: path)
         let tables = try metadata.withUnsafeBytes { try Tables(parsing: $0, header: header, path: path) }
         let attributes = try Region(size: tables.count * tables.attributeNames.count, path: path)
         if attributes.size > 0 {
@@ -235,6 +232,22 @@ public final class PreparedCache: @unchecked Sendable {
         keepsFile = true
         return PreparedCache(path: path, tables: tables, splitsInMemory: inMemory, memory: memory, memorySlot: slots,
                              attributeValues: attributes, file: fd, imageHashes: hashes)
+    }
+
+    /// Checks a whole cache file held in memory as `open` checks one on disk — header, checksum,
+    /// metadata tables — and throws what `open` would (the fuzz target's entry point).
+    public static func validate(_ bytes: UnsafeRawBufferPointer, source path: String) throws {
+        guard bytes.count >= headerSize else { throw FileError(file: path, "not a vae-faces prepared cache (\(bytes.count) bytes)") }
+        let header = try Header(parsing: UnsafeRawBufferPointer(rebasing: bytes[..<headerSize]), fileSize: bytes.count, path: path)
+        try checkChecksum(XXH64.hash(UnsafeRawBufferPointer(rebasing: bytes[headerSize...])), header, path: path)
+        _ = try Tables(parsing: UnsafeRawBufferPointer(rebasing: bytes[header.metadataOffset...]), header: header, path: path)
+    }
+
+    /// Throws unless `actual`, the XXH64 of everything after the header, is the header's.
+    private static func checkChecksum(_ actual: UInt64, _ header: Header, path: String) throws {
+        guard actual == header.checksum else {
+            throw FileError(file: path, "corrupt vae-faces cache: checksum mismatch (stored \(hex(header.checksum)), computed \(hex(actual))): the file is damaged or truncated")
+        }
     }
 
     /// Reads up to `count` bytes at `offset` of the file `fd` into `buffer` (pread, retried until
