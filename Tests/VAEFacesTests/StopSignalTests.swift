@@ -18,31 +18,26 @@ private func isDefaultAction(_ signalNumber: Int32) -> Bool {
 @Test func stopSignalSetsTheFlagAndASecondSignalWouldTerminate() {
     // Tests run on worker threads that block signals; unblock them here so that `raise`
     // delivers them to this thread before returning (the trainer runs on the main thread).
-    var signals = sigset_t(), previousMask = sigset_t()
-    sigemptyset(&signals)
-    sigaddset(&signals, SIGINT)
-    sigaddset(&signals, SIGTERM)
-    pthread_sigmask(SIG_UNBLOCK, &signals, &previousMask)
-    defer { pthread_sigmask(SIG_SETMASK, &previousMask, nil) }
+    StopSignal.withUnblocked {
+        StopSignal.install()
+        #expect(!StopSignal.requested && StopSignal.signalNumber == nil)
+        #expect(!isDefaultAction(SIGINT) && !isDefaultAction(SIGTERM))
 
-    StopSignal.install()
-    #expect(!StopSignal.requested && StopSignal.signalNumber == nil)
-    #expect(!isDefaultAction(SIGINT) && !isDefaultAction(SIGTERM))
+        raise(SIGINT)  // the handler runs before raise returns
+        #expect(StopSignal.requested && StopSignal.signalNumber == SIGINT)
+        // The next Ctrl-C or SIGTERM would terminate the process: default actions are back.
+        #expect(isDefaultAction(SIGINT) && isDefaultAction(SIGTERM))
+        StopSignal.reset()
+        #expect(!StopSignal.requested)
 
-    raise(SIGINT)  // the handler runs before raise returns
-    #expect(StopSignal.requested && StopSignal.signalNumber == SIGINT)
-    // The next Ctrl-C or SIGTERM would terminate the process: default actions are back.
-    #expect(isDefaultAction(SIGINT) && isDefaultAction(SIGTERM))
-    StopSignal.reset()
-    #expect(!StopSignal.requested)
+        StopSignal.install()
+        raise(SIGTERM)
+        #expect(StopSignal.requested && StopSignal.signalNumber == SIGTERM)
 
-    StopSignal.install()
-    raise(SIGTERM)
-    #expect(StopSignal.requested && StopSignal.signalNumber == SIGTERM)
-
-    StopSignal.install()  // install clears the flag too
-    #expect(!StopSignal.requested)
-    StopSignal.restoreDefaults()
-    StopSignal.reset()
-    #expect(isDefaultAction(SIGINT) && isDefaultAction(SIGTERM))
+        StopSignal.install()  // install clears the flag too
+        #expect(!StopSignal.requested)
+        StopSignal.restoreDefaults()
+        StopSignal.reset()
+        #expect(isDefaultAction(SIGINT) && isDefaultAction(SIGTERM))
+    }
 }

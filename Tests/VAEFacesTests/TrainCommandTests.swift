@@ -31,13 +31,7 @@ func runTool(_ arguments: [String], launcher: [String] = [], whileRunning: ((Pro
     process.standardError = FileHandle(forWritingAtPath: folder + "/err")
     // A child inherits the signal mask of the thread that starts it, and a test's thread may block
     // SIGINT and SIGTERM: start it with them open, as a shell would (mpirun must receive them).
-    var stopSignals = sigset_t(), previousMask = sigset_t()
-    sigemptyset(&stopSignals)
-    sigaddset(&stopSignals, SIGINT)
-    sigaddset(&stopSignals, SIGTERM)
-    pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previousMask)
-    defer { pthread_sigmask(SIG_SETMASK, &previousMask, nil) }
-    try process.run()
+    try StopSignal.withUnblocked { try process.run() }
     whileRunning?(process)
     process.waitUntilExit()
     let read = { (name: String) in String(decoding: FileManager.default.contents(atPath: folder + "/" + name) ?? Data(), as: UTF8.self) }

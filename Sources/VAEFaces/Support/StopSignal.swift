@@ -24,10 +24,7 @@ public enum StopSignal {
     /// Dispatch worker, e.g. Foundation's `Process` in a test) would otherwise never see them.
     public static func install() {
         receivedSignal = 0
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
+        var set = signals
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { received in
@@ -37,6 +34,25 @@ public enum StopSignal {
                 signal(SIGTERM, SIG_DFL)
             }
         }
+    }
+
+    /// SIGINT and SIGTERM, as a signal set.
+    private static var signals: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        return set
+    }
+
+    /// Runs `body` with SIGINT and SIGTERM unblocked on the calling thread, then puts the thread's
+    /// signal mask back. A process started meanwhile inherits them unblocked, as from a shell
+    /// (threads of a test runner or a Dispatch pool block them).
+    public static func withUnblocked<T>(_ body: () throws -> T) rethrows -> T {
+        var set = signals, previous = sigset_t()
+        pthread_sigmask(SIG_UNBLOCK, &set, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return try body()
     }
 
     /// Whether a SIGINT or SIGTERM arrived since `install` or `reset`.

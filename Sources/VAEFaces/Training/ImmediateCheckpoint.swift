@@ -31,6 +31,9 @@ final class ImmediateCheckpoint: @unchecked Sendable {
     /// statistics and batch counts) as they were then.
     private var state: TrainingState
     private let buffers: [(name: String, tensor: Tensor)]
+    /// The model's own buffers, in the order of `buffers` (listed once: `model.buffers` builds
+    /// its names anew at every call).
+    private let liveBuffers: [Tensor]
     /// The step `latest.safetensors` holds, as far as this session knows.
     private var savedStep: Int?
     private var finished = false
@@ -49,7 +52,9 @@ final class ImmediateCheckpoint: @unchecked Sendable {
         self.savedStep = savedStep
         self.signalled = signalled
         self.say = say
-        buffers = model.buffers.map { ($0.name, Tensor(shape: $0.tensor.shape)) }
+        let live = model.buffers
+        liveBuffers = live.map(\.tensor)
+        buffers = live.map { ($0.name, Tensor(shape: $0.tensor.shape)) }
         copyBuffers()
     }
 
@@ -96,7 +101,7 @@ final class ImmediateCheckpoint: @unchecked Sendable {
     }
 
     private func copyBuffers() {
-        for ((_, copy), (_, live)) in zip(buffers, model.buffers) {
+        for ((_, copy), live) in zip(buffers, liveBuffers) {
             copy.pointer.update(from: live.pointer, count: live.count)
         }
     }
