@@ -18,6 +18,21 @@ private final class RankResults: @unchecked Sendable {
         biasGradients = outputs
         buffers = Array(repeating: [], count: ranks)
     }
+
+    private let lock = NSLock()
+
+    /// Stores rank `rank`'s results. The ranks call it at the same time, and a Swift array must not
+    /// be changed from several threads at once (its copy-on-write check races), hence the lock.
+    func record(_ rank: Int, outputs: [Float], inputGradients: [Float], weightGradients: [Float], biasGradients: [Float],
+                buffers: [[Float]]) {
+        lock.withLock {
+            self.outputs[rank] = outputs
+            self.inputGradients[rank] = inputGradients
+            self.weightGradients[rank] = weightGradients
+            self.biasGradients[rank] = biasGradients
+            self.buffers[rank] = buffers
+        }
+    }
 }
 
 /// Rows `rows` (along the batch axis) of a tensor, as a new tensor.
@@ -55,11 +70,10 @@ func synchronisedBatchNormEqualsOneBatchNormOnTheWholeBatch(shape: [Int], activa
         for ((_, a), (_, b)) in zip(bn.stateDict, whole.stateDict) { a.pointer.update(from: b.pointer, count: b.count) }
         bn.communicator = group.communicator(rank: rank)
         let mine = rank * share ..< (rank + 1) * share
-        results.outputs[rank] = bn.forward(rows(x, mine), mode: .training).array
-        results.inputGradients[rank] = bn.backward(rows(dy, mine)).array
-        results.weightGradients[rank] = bn.weight.gradient.array
-        results.biasGradients[rank] = bn.bias.gradient.array
-        results.buffers[rank] = bn.buffers.map { $0.tensor.array }
+        let outputs = bn.forward(rows(x, mine), mode: .training).array
+        let inputGradients = bn.backward(rows(dy, mine)).array
+        results.record(rank, outputs: outputs, inputGradients: inputGradients, weightGradients: bn.weight.gradient.array,
+                       biasGradients: bn.bias.gradient.array, buffers: bn.buffers.map { $0.tensor.array })
     }
 
     let per = x.count / shape[0] * share

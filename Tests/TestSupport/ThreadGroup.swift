@@ -10,13 +10,18 @@ public final class ThreadGroup: @unchecked Sendable {
     private var arrived = 0
     private var generation = 0
     /// Each rank's buffer during a collective.
-    private var buffers: [UnsafeMutableRawPointer?]
+    /// One slot per rank, written by that rank alone: plain memory, not a Swift array, whose
+    /// copy-on-write check races when several threads change elements at once.
+    private let buffers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
 
     public init(size: Int) {
         precondition(size > 0)
         self.size = size
-        buffers = Array(repeating: nil, count: size)
+        buffers = .allocate(capacity: size)
+        buffers.initialize(repeating: nil, count: size)
     }
+
+    deinit { buffers.deallocate() }
 
     public func communicator(rank: Int) -> any Communicator { Member(group: self, rank: rank) }
 

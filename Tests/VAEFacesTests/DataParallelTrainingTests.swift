@@ -16,6 +16,10 @@ struct RankRun {
 final class RankRuns: @unchecked Sendable {
     var runs: [RankRun]
     init(ranks: Int) { runs = Array(repeating: RankRun(), count: ranks) }
+    private let lock = NSLock()
+    /// Stores rank `rank`'s run; ranks call it at the same time (a Swift array's copy-on-write
+    /// check races when several threads change it), hence the lock.
+    func record(_ run: RankRun, rank: Int) { lock.withLock { runs[rank] = run } }
 }
 
 /// Data-parallel training with the ranks as threads of this process (`ThreadGroup`): the
@@ -61,7 +65,7 @@ struct DataParallelTrainingTests {
             } catch {
                 run.error = error
             }
-            results.runs[rank] = run
+            results.record(run, rank: rank)
         }
         return results.runs
     }
