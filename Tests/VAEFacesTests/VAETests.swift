@@ -173,6 +173,32 @@ func vaeSeededTrainingTrajectoryIsPinned(kind: DecoderKind) {
     #expect(a == b)
 }
 
+/// Every convolution-type layer below `module`, depth first.
+func convolutionLayers(_ module: any Module) -> [any ConvolutionLayer] {
+    ((module as? ConvolutionLayer).map { [$0] } ?? []) + module.children.flatMap { convolutionLayers($0.module) }
+}
+
+/// The layers of a VAE share one workspace (`Module.shareWorkspace`), and that changes no
+/// result: a model whose layers each keep their own computes the same outputs and gradients,
+/// bit for bit, for every decoder (batch 6: several groups per worker).
+@Test(arguments: DecoderKind.allCases)
+func vaeLayersShareOneWorkspaceWithoutChangingResults(kind: DecoderKind) {
+    let shared = VAE(configuration: VAEConfiguration(decoder: kind), seed: 3)
+    let layers = convolutionLayers(shared)
+    #expect(layers.count >= 8 && layers.allSatisfy { $0.workspace === layers[0].workspace })
+    let separate = VAE(configuration: VAEConfiguration(decoder: kind), seed: 3)
+    for layer in convolutionLayers(separate) { layer.workspace = Workspace() }
+    let x = syntheticImages(6, seed: 4), eps = noise(6, seed: 5)
+    for model in [shared, separate] {
+        for (_, p) in model.parameters { p.gradient.zero() }
+        _ = model.backward(model.forward(x, noise: eps, mode: .training), target: x)
+    }
+    for ((name, a), (_, b)) in zip(shared.parameters, separate.parameters) {
+        #expect(a.gradient.array == b.gradient.array, "\(kind) \(name)")
+    }
+    #expect(shared.decode(eps).array == separate.decode(eps).array)
+}
+
 /// A state_dict written as safetensors and loaded by name into a differently initialised model
 /// reproduces it exactly (parameters and buffers, including the 0-d num_batches_tracked); a
 /// missing tensor is reported with the file and the name.

@@ -26,6 +26,10 @@ public final class Conv2d: Layer, FLOPCounting, ConvolutionLayer {
 
     public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
     public var forwardWeightPacks: Int { runner.forwardPacks }
+    public var workspace: Workspace {
+        get { runner.workspace }
+        set { runner.workspace = newValue }
+    }
 
     /// Weights (and bias) initialised as PyTorch does: U(±1/√(Cin·k·k)).
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,

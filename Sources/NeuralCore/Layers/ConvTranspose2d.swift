@@ -31,6 +31,13 @@ public final class ConvTranspose2d: Layer, FLOPCounting, ConvolutionLayer {
         usesPhaseDecomposition ? phase.convolutionDispatch : []
     }
     public var forwardWeightPacks: Int { phase.forwardWeightPacks }
+    public var workspace: Workspace {
+        get { runner.workspace }
+        set {
+            runner.workspace = newValue
+            phase.workspace = newValue
+        }
+    }
     /// Whether `phase.phaseWeight` must be rebuilt from `weight`.
     private var phaseWeights = DerivedWeights()
     /// Whether the phase decomposition runs (only possible for k 6, stride 2, pad 2).

@@ -30,6 +30,10 @@ final class PhaseConvolution: ConvolutionLayer {
 
     public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
     public var forwardWeightPacks: Int { runner.forwardPacks }
+    public var workspace: Workspace {
+        get { runner.workspace }
+        set { runner.workspace = newValue }
+    }
 
     init(inputChannels: Int, outputChannels: Int, kernel: Int, shift: Int) {
         self.inputChannels = inputChannels

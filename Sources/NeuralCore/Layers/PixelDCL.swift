@@ -42,6 +42,10 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
 
     public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
     public var forwardWeightPacks: Int { runner.forwardPacks }
+    public var workspace: Workspace {
+        get { runner.workspace }
+        set { runner.workspace = newValue }
+    }
 
     public init(inputChannels: Int, outputChannels: Int, generator: inout SeededGenerator) {
         precondition(inputChannels > 0 && outputChannels > 0, "PixelDCL: bad configuration")

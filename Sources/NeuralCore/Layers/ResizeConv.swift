@@ -35,6 +35,13 @@ public final class ResizeConv: Layer, FLOPCounting, ConvolutionLayer {
         ranDefinition ? definition.convolutionDispatch : phase.convolutionDispatch
     }
     public var forwardWeightPacks: Int { definition.forwardWeightPacks + phase.forwardWeightPacks }
+    public var workspace: Workspace {
+        get { phase.workspace }
+        set {
+            phase.workspace = newValue
+            definition.workspace = newValue
+        }
+    }
     /// Whether `phase.phaseWeight` must be rebuilt from `weight`.
     private var phaseWeights = DerivedWeights()
     /// Input maps of at most this many pixels run the definition (measured faster on 4×4,

@@ -66,6 +66,7 @@ public final class VAE: Module {
         encoder = Encoder(latentDimension: configuration.latentDimension, generator: &generator)
         decoder = Decoder(kind: configuration.decoder, latentDimension: configuration.latentDimension,
                           generator: &generator)
+        shareWorkspace()
     }
 
     public var children: [(name: String, module: any Module)] { [("encoder", encoder), ("decoder", decoder)] }
