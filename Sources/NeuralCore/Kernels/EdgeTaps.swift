@@ -1,0 +1,187 @@
+// Runs PixelDCL's masked convolution (its four edge taps) directly on zero-bordered planes, 16 pixels
+// per register block; measured faster than the tap-product GEMMs + shifted adds it replaced (see PixelDCL.swift).
+
+/// PixelDCL's masked 3×3 convolution computed only at the two phases it fills: two outputs u, v
+/// from two sources x, y (each C planes in the bordered `Layout`) through eight tap matrices,
+/// each output summing an unshifted and a shifted read of each source,
+///   u = T0·x + T1·x[+s1] + T2·y[+s2] + T3·y        v = T4·x + T5·x[+s3] + T6·y[+s4] + T7·y
+/// where a shift is an offset in the bordered plane (±1 a column, ±rowStride a row), so a
+/// neighbour outside the map reads a border zero and no pixel needs a branch.
+/// Forward (`Role.forward`): x = a, y = b, u = out(0,1), v = out(1,0). Backward (`Role.backward`):
+/// x = g01, y = g10, u = da, v = db, the same taps transposed and the shifts mirrored.
+enum EdgeTaps {
+    /// Whether the kernel beats PixelDCL's tap GEMMs on W-wide maps: its rows run over the two
+    /// border columns too, (W+2)/W of the work. Measured on Zen 2, one thread, batch 64: ahead at
+    /// W = 32 (pixeldcl.3 forward 55 against 75 ms, backward 115 against 134), even at 16, behind
+    /// at 8 and 4 (~1.2× and ~1.4× the time).
+    static func pays(width: Int) -> Bool { width >= 32 }
+
+    /// C planes of a group of H×W maps with a zero border of one pixel: channel c of image n
+    /// at c·channelStride + n·plane, its pixel (i, j) (i+1)·rowStride + j+1 further. `plane`
+    /// leaves 16 floats of slack after the border, so the last vector of an interior span (which
+    /// runs over the border columns) stays in its plane, and the images of a channel are one
+    /// matrix row for the dW GEMMs (borders and slack of the gradient are 0 and add nothing).
+    struct Layout {
+        let height: Int
+        let width: Int
+        let images: Int
+        var rowStride: Int { width + 2 }
+        var plane: Int { (height + 2) * (width + 2) + 16 }
+        var channelStride: Int { images * plane }
+        /// One image's interior rows, border columns included: the span the kernel runs over.
+        var span: Range<Int> { rowStride..<(height + 1) * rowStride }
+        /// The interior rows of all the images, from the first's to the last's (the dW GEMMs' K).
+        var groupSpan: Range<Int> { span.lowerBound..<((images - 1) * plane + span.upperBound) }
+
+        /// The interior of one image's planes at `base`, as a phase map (for `interleave`/`deinterleave`).
+        func map(_ base: UnsafeMutablePointer<Float>) -> PhaseMap {
+            PhaseMap(base: base + rowStride + 1, channelStride: channelStride, rowStride: rowStride)
+        }
+
+        /// Copies `channels` grouped planes (`source`: channel c's images at c·sourceStride, H·W
+        /// apart) into the bordered layout at `padded`, everything else zeroed.
+        func pad(_ source: UnsafePointer<Float>, sourceStride: Int, channels: Int, into padded: UnsafeMutablePointer<Float>) {
+            let (h, w, wp) = (height, width, rowStride)
+            for c in 0..<channels {
+                fillZero(padded + c * channelStride, channelStride)
+                for n in 0..<images {
+                    let dst = padded + c * channelStride + n * plane + wp + 1, src = source + c * sourceStride + n * h * w
+                    for i in 0..<h { copyFloats(dst + i * wp, src + i * w, w) }
+                }
+            }
+        }
+
+        /// target[c, i, j] += the interior (c, i, j) of one image's planes at `padded`, target
+        /// planes H×W `targetStride` apart.
+        func addInterior(_ padded: UnsafePointer<Float>, channels: Int, into target: UnsafeMutablePointer<Float>,
+                         targetStride: Int) {
+            let (h, w, wp) = (height, width, rowStride)
+            for c in 0..<channels {
+                let src = padded + c * channelStride + wp + 1, dst = target + c * targetStride
+                for i in 0..<h {
+                    let s = src + i * wp, d = dst + i * w
+                    for j in 0..<w { d[j] += s[j] }
+                }
+            }
+        }
+    }
+
+    /// Which way the kernel runs: the taps (up 0, down 1, left 2, right 3 of W2 [4, C, C]) and the
+    /// shifts of T0…T7, read off PixelDCL's forward formulas (PixelDCL.swift) and their adjoints.
+    enum Role {
+        case forward, backward
+
+        /// W2's tap behind each of T0…T7.
+        var taps: [Int] {
+            switch self {
+            case .forward: return [2, 3, 0, 1, 0, 1, 2, 3]    // u: left, right·a[j+1], up·b[i−1], down;  v: up, down·a[i+1], left·b[j−1], right
+            case .backward: return [2, 3, 1, 0, 1, 0, 2, 3]   // da: left, right·g01[j−1], down·g10[i−1], up;  db: down, up·g01[i+1], left·g10[j+1], right
+            }
+        }
+
+        /// The shifts s1…s4 of x for u, y for u, x for v, y for v.
+        func shifts(_ layout: Layout) -> (Int, Int, Int, Int) {
+            let row = layout.rowStride
+            switch self {
+            case .forward: return (1, -row, row, -1)
+            case .backward: return (-1, -row, row, 1)
+            }
+        }
+    }
+
+    /// Outputs per register block: 3 × (u, v) × 16 pixels (two 256-bit halves) is 12 accumulators,
+    /// which with one loaded source and one broadcast weight fits AVX2's 16 vector registers, and
+    /// keeps 12 independent FMA chains in flight with each broadcast used twice. (Measured on Zen 2:
+    /// 8 outputs × 16 pixels spilled; 4 × 8 pixels ran latency- and load-bound at ~50 GFLOP/s.)
+    static let blockOutputs = 3
+
+    /// Packed tap weights for `outputs` channels from `inputs`: for each block of 3 outputs and
+    /// each input k, the 8 terms T0…T7 × 3 outputs (0 past the last output).
+    static func packedCount(inputs: Int, outputs: Int) -> Int { blocks(outputs) * inputs * 8 * blockOutputs }
+
+    @inline(__always) static func blocks(_ outputs: Int) -> Int { (outputs + blockOutputs - 1) / blockOutputs }
+
+    /// Packs W2 [4, C, C] (w2[t][o][k], out × in) for `role`: the forward taps as they are, the
+    /// backward ones transposed (output k, input o).
+    static func pack(_ w2: UnsafePointer<Float>, channels c: Int, role: Role, into packed: UnsafeMutablePointer<Float>) {
+        let taps = role.taps
+        let n = blockOutputs
+        for blk in 0..<blocks(c) {
+            for k in 0..<c {
+                let dst = packed + (blk * c + k) * 8 * n
+                for term in 0..<8 {
+                    let t = w2 + taps[term] * c * c
+                    for lane in 0..<n {
+                        let o = blk * n + lane
+                        dst[term * n + lane] = o >= c ? 0 : role == .forward ? t[o * c + k] : t[k * c + o]
+                    }
+                }
+            }
+        }
+    }
+
+    /// One image's u and v (bordered layout, garbage on the border) from its sources x, y
+    /// (bordered, zero border) of `channels` planes each, `channels` outputs, with weights packed for `role`.
+    static func run(x: UnsafePointer<Float>, y: UnsafePointer<Float>, channels c: Int, layout: Layout, role: Role,
+                    packed: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+        let (s1, s2, s3, s4) = role.shifts(layout)
+        let stride = layout.channelStride, span = layout.span
+        let n = blockOutputs
+        // Pixels outermost: the 16 pixels' reads of every input plane (~16 KB for 32 channels)
+        // stay in L1 across the output blocks. (Blocks outermost streamed 6 reads × C planes
+        // from L2 per block, too many streams to prefetch: ~50 GFLOP/s on Zen 2.)
+        var q = span.lowerBound
+        while q < span.upperBound {
+            for blk in 0..<blocks(c) {
+                block(x: x + q, y: y + q, channels: c, stride: stride, shifts: (s1, s2, s3, s4),
+                      weights: packed + blk * c * 8 * n, u: u + blk * n * stride + q, v: v + blk * n * stride + q,
+                      valid: min(n, c - blk * n))
+            }
+            q += 16
+        }
+    }
+
+    /// 3 outputs × 16 pixels of u and of v: 12 accumulators (8-float halves); per input channel
+    /// 12 loads, 24 broadcasts and 48 FMAs, each loaded source used up before the next.
+    @inline(__always)
+    static func block(x: UnsafePointer<Float>, y: UnsafePointer<Float>, channels: Int, stride: Int,
+                      shifts: (Int, Int, Int, Int), weights: UnsafePointer<Float>,
+                      u: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, valid: Int) {
+        typealias V = SIMD8<Float>
+        /// One output's 16 pixels as two halves.
+        struct Pair { var lo = V(), hi = V() }
+        var u0 = Pair(), u1 = Pair(), u2 = Pair(), v0 = Pair(), v1 = Pair(), v2 = Pair()
+        var px = UnsafeRawPointer(x), py = UnsafeRawPointer(y), wt = weights
+        let (b1, b2, b3, b4) = (4 * shifts.0, 4 * shifts.1, 4 * shifts.2, 4 * shifts.3), step = 4 * stride
+        for _ in 0..<channels {
+            @inline(__always) func load(_ p: UnsafeRawPointer, _ offset: Int) -> (V, V) {
+                (p.loadUnaligned(fromByteOffset: offset, as: V.self), p.loadUnaligned(fromByteOffset: offset + 32, as: V.self))
+            }
+            /// a{0,1,2} += term's weight for outputs 0…2 (at wt[3·term]) × s.
+            @inline(__always) func fma3(_ s: (V, V), _ term: Int, _ a0: inout Pair, _ a1: inout Pair, _ a2: inout Pair) {
+                let w = wt + 3 * term
+                var c = w[0]; a0.lo.addProduct(s.0, c); a0.hi.addProduct(s.1, c)
+                c = w[1]; a1.lo.addProduct(s.0, c); a1.hi.addProduct(s.1, c)
+                c = w[2]; a2.lo.addProduct(s.0, c); a2.hi.addProduct(s.1, c)
+            }
+            let x0 = load(px, 0)
+            fma3(x0, 0, &u0, &u1, &u2); fma3(x0, 4, &v0, &v1, &v2)
+            fma3(load(px, b1), 1, &u0, &u1, &u2)
+            fma3(load(py, b2), 2, &u0, &u1, &u2)
+            let y0 = load(py, 0)
+            fma3(y0, 3, &u0, &u1, &u2); fma3(y0, 7, &v0, &v1, &v2)
+            fma3(load(px, b3), 5, &v0, &v1, &v2)
+            fma3(load(py, b4), 6, &v0, &v1, &v2)
+            px += step
+            py += step
+            wt += 24
+        }
+        @inline(__always) func put(_ lane: Int, _ ul: Pair, _ vl: Pair) {
+            guard lane < valid else { return }
+            let pu = UnsafeMutableRawPointer(u + lane * stride), pv = UnsafeMutableRawPointer(v + lane * stride)
+            pu.storeBytes(of: ul.lo, as: V.self); pu.storeBytes(of: ul.hi, toByteOffset: 32, as: V.self)
+            pv.storeBytes(of: vl.lo, as: V.self); pv.storeBytes(of: vl.hi, toByteOffset: 32, as: V.self)
+        }
+        put(0, u0, v0); put(1, u1, v1); put(2, u2, v2)
+    }
+}
