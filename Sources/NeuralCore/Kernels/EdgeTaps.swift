@@ -1,26 +1,24 @@
-// Runs PixelDCL's masked convolution (its four edge taps) directly on zero-bordered planes, 16 pixels
-// per register block; measured faster than the tap-product GEMMs + shifted adds it replaced (see PixelDCL.swift).
+// Runs PixelDCL's masked convolution (its four edge taps) forward, directly on zero-bordered planes,
+// 3 outputs × 16 pixels a register block; measured 11 % faster than the tap GEMMs + shifted adds on
+// pixeldcl.3 forward (Zen 2, one thread: 55 against 62 ms).
 
-/// PixelDCL's masked 3×3 convolution computed only at the two phases it fills: two outputs u, v
-/// from two sources x, y (each C planes in the bordered `Layout`) through eight tap matrices,
-/// each output summing an unshifted and a shifted read of each source,
-///   u = T0·x + T1·x[+s1] + T2·y[+s2] + T3·y        v = T4·x + T5·x[+s3] + T6·y[+s4] + T7·y
-/// where a shift is an offset in the bordered plane (±1 a column, ±rowStride a row), so a
-/// neighbour outside the map reads a border zero and no pixel needs a branch.
-/// Forward (`Role.forward`): x = a, y = b, u = out(0,1), v = out(1,0). Backward (`Role.backward`):
-/// x = g01, y = g10, u = da, v = db, the same taps transposed and the shifts mirrored.
+/// PixelDCL's masked 3×3 convolution computed only at the two phases it fills, from a and b
+/// (each C planes in the bordered `Layout`), as PixelDCL.swift writes it:
+///   u = out(0,1) = Wleft·a + Wright·a[j+1] + Wup·b[i−1] + Wdown·b
+///   v = out(1,0) = Wup·a + Wdown·a[i+1] + Wleft·b[j−1] + Wright·b
+/// A neighbour is an offset in the bordered plane (±1 a column, ±rowStride a row), so one
+/// outside the map reads a border zero and no pixel needs a branch.
 enum EdgeTaps {
     /// Whether the kernel beats PixelDCL's tap GEMMs on W-wide maps: its rows run over the two
     /// border columns too, (W+2)/W of the work. Measured on Zen 2, one thread, batch 64: ahead at
-    /// W = 32 (pixeldcl.3 forward 55 against 75 ms, backward 115 against 134), even at 16, behind
-    /// at 8 and 4 (~1.2× and ~1.4× the time).
+    /// W = 32 (pixeldcl.3 forward 55 against 62 ms), even at 16, behind at 8 and 4 (~1.2× and
+    /// ~1.35× the time).
     static func pays(width: Int) -> Bool { width >= 32 }
 
     /// C planes of a group of H×W maps with a zero border of one pixel: channel c of image n
     /// at c·channelStride + n·plane, its pixel (i, j) (i+1)·rowStride + j+1 further. `plane`
     /// leaves 16 floats of slack after the border, so the last vector of an interior span (which
-    /// runs over the border columns) stays in its plane, and the images of a channel are one
-    /// matrix row for the dW GEMMs (borders and slack of the gradient are 0 and add nothing).
+    /// runs over the border columns) stays in its plane.
     struct Layout {
         let height: Int
         let width: Int
@@ -30,8 +28,6 @@ enum EdgeTaps {
         var channelStride: Int { images * plane }
         /// One image's interior rows, border columns included: the span the kernel runs over.
         var span: Range<Int> { rowStride..<(height + 1) * rowStride }
-        /// The interior rows of all the images, from the first's to the last's (the dW GEMMs' K).
-        var groupSpan: Range<Int> { span.lowerBound..<((images - 1) * plane + span.upperBound) }
 
         /// The interior of one image's planes at `base`, as a phase map (for `interleave`/`deinterleave`).
         func map(_ base: UnsafeMutablePointer<Float>) -> PhaseMap {
@@ -50,43 +46,15 @@ enum EdgeTaps {
                 }
             }
         }
-
-        /// target[c, i, j] += the interior (c, i, j) of one image's planes at `padded`, target
-        /// planes H×W `targetStride` apart.
-        func addInterior(_ padded: UnsafePointer<Float>, channels: Int, into target: UnsafeMutablePointer<Float>,
-                         targetStride: Int) {
-            let (h, w, wp) = (height, width, rowStride)
-            for c in 0..<channels {
-                let src = padded + c * channelStride + wp + 1, dst = target + c * targetStride
-                for i in 0..<h {
-                    let s = src + i * wp, d = dst + i * w
-                    for j in 0..<w { d[j] += s[j] }
-                }
-            }
-        }
     }
 
-    /// Which way the kernel runs: the taps (up 0, down 1, left 2, right 3 of W2 [4, C, C]) and the
-    /// shifts of T0…T7, read off PixelDCL's forward formulas (PixelDCL.swift) and their adjoints.
-    enum Role {
-        case forward, backward
+    /// W2's tap (up 0, down 1, left 2, right 3 of W2 [4, C, C]) behind each of the kernel's eight
+    /// terms: u's left, right·a[j+1], up·b[i−1], down; v's up, down·a[i+1], left·b[j−1], right.
+    static let taps = [2, 3, 0, 1, 0, 1, 2, 3]
 
-        /// W2's tap behind each of T0…T7.
-        var taps: [Int] {
-            switch self {
-            case .forward: return [2, 3, 0, 1, 0, 1, 2, 3]    // u: left, right·a[j+1], up·b[i−1], down;  v: up, down·a[i+1], left·b[j−1], right
-            case .backward: return [2, 3, 1, 0, 1, 0, 2, 3]   // da: left, right·g01[j−1], down·g10[i−1], up;  db: down, up·g01[i+1], left·g10[j+1], right
-            }
-        }
-
-        /// The shifts s1…s4 of x for u, y for u, x for v, y for v.
-        func shifts(_ layout: Layout) -> (Int, Int, Int, Int) {
-            let row = layout.rowStride
-            switch self {
-            case .forward: return (1, -row, row, -1)
-            case .backward: return (-1, -row, row, 1)
-            }
-        }
+    /// The offsets of u's a[j+1] and b[i−1], v's a[i+1] and b[j−1].
+    static func shifts(_ layout: Layout) -> (Int, Int, Int, Int) {
+        (1, -layout.rowStride, layout.rowStride, -1)
     }
 
     /// Outputs per register block: 3 × (u, v) × 16 pixels (two 256-bit halves) is 12 accumulators,
@@ -101,10 +69,8 @@ enum EdgeTaps {
 
     @inline(__always) static func blocks(_ outputs: Int) -> Int { (outputs + blockOutputs - 1) / blockOutputs }
 
-    /// Packs W2 [4, C, C] (w2[t][o][k], out × in) for `role`: the forward taps as they are, the
-    /// backward ones transposed (output k, input o).
-    static func pack(_ w2: UnsafePointer<Float>, channels c: Int, role: Role, into packed: UnsafeMutablePointer<Float>) {
-        let taps = role.taps
+    /// Packs W2 [4, C, C] (w2[t][o][k], out × in) for the kernel.
+    static func pack(_ w2: UnsafePointer<Float>, channels c: Int, into packed: UnsafeMutablePointer<Float>) {
         let n = blockOutputs
         for blk in 0..<blocks(c) {
             for k in 0..<c {
@@ -113,18 +79,18 @@ enum EdgeTaps {
                     let t = w2 + taps[term] * c * c
                     for lane in 0..<n {
                         let o = blk * n + lane
-                        dst[term * n + lane] = o >= c ? 0 : role == .forward ? t[o * c + k] : t[k * c + o]
+                        dst[term * n + lane] = o >= c ? 0 : t[o * c + k]
                     }
                 }
             }
         }
     }
 
-    /// One image's u and v (bordered layout, garbage on the border) from its sources x, y
-    /// (bordered, zero border) of `channels` planes each, `channels` outputs, with weights packed for `role`.
-    static func run(x: UnsafePointer<Float>, y: UnsafePointer<Float>, channels c: Int, layout: Layout, role: Role,
+    /// One image's u and v (bordered layout, garbage on the border) from its x = a and y = b
+    /// (bordered, zero border) of `channels` planes each, with W2 packed by `pack`.
+    static func run(x: UnsafePointer<Float>, y: UnsafePointer<Float>, channels c: Int, layout: Layout,
                     packed: UnsafePointer<Float>, u: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
-        let (s1, s2, s3, s4) = role.shifts(layout)
+        let (s1, s2, s3, s4) = shifts(layout)
         let stride = layout.channelStride, span = layout.span
         let n = blockOutputs
         // Pixels outermost: the 16 pixels' reads of every input plane (~16 KB for 32 channels)

@@ -10,10 +10,11 @@
 ///   out[2i+1, 2j  ] = Wup·a[i, j]   + Wdown·a[i+1, j] + Wleft·b[i, j−1] + Wright·b[i, j]
 /// (and out(0,0) = a, out(1,1) = b exactly: the edge neighbours of an a or b pixel are zeros of d).
 /// That is 8·Cout² multiply-adds per input pixel, against 36·Cout² for the literal masked 3×3
-/// convolution on the 2H×2W map. Maps ≥ 32 wide run it on the edge-tap kernel (`EdgeTaps`: the
-/// sums read straight off zero-bordered copies of a and b); smaller ones as one GEMM of a and one
-/// of b with the stacked tap matrices [Wup; Wdown; Wleft; Wright] (4·Cout × Cout), whose tap
-/// products shifted adds then place (`EdgeTaps.pays` says which, and what it measured).
+/// convolution on the 2H×2W map. Forward on maps ≥ 32 wide runs it on the edge-tap kernel
+/// (`EdgeTaps`: the sums read straight off zero-bordered copies of a and b); smaller maps, and
+/// backward, as one GEMM of a and one of b with the stacked tap matrices [Wup; Wdown; Wleft; Wright]
+/// (4·Cout × Cout), whose tap products shifted adds then place (`EdgeTaps.pays` says which, and
+/// what it measured).
 ///
 /// Parameters (PyTorch peer names): "w0" [Cout, Cin, 3, 3], "w1" [Cout, Cout, 3, 3],
 /// "w2" [4, Cout, Cout] (taps up, down, left, right; w2[t] is a Cout×Cout matrix, out × in),
@@ -34,7 +35,7 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     /// slower backward on 32×32; iPixelDCL, whose stores are twice as large, does that.)
     private var aStore: Tensor?
     private var bStore: Tensor?
-    /// W2 packed for the edge-tap kernel (`EdgeTaps.pack`), forward or backward as the last pass needed.
+    /// W2 packed for the edge-tap kernel (`EdgeTaps.pack`).
     private var packedTaps: Tensor?
     /// Runs a = conv(x; W0) (convolution 0) and b = conv(a; W1) (convolution 1).
     private let runner = ConvolutionRunner(names: ["w0", "w1"])
@@ -92,8 +93,7 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         input = x
         let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer, of: w0, mode: mode)
         let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer, of: w1, mode: mode)
-        let direct = EdgeTaps.pays(width: w)
-        let packed = packTaps(direct ? .forward : nil)
+        let packed = packTaps(EdgeTaps.pays(width: w))
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
         runner.forward(batch: n, pixelsPerImage: px) { group in
@@ -114,13 +114,13 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         return out
     }
 
-    /// W2 packed for the edge-tap kernel in `role` (nil: the layer runs the tap GEMMs).
-    private func packTaps(_ role: EdgeTaps.Role?) -> UnsafePointer<Float>? {
-        guard let role else { return nil }
+    /// W2 packed for the edge-tap kernel (nil: the layer runs the tap GEMMs).
+    private func packTaps(_ direct: Bool) -> UnsafePointer<Float>? {
+        guard direct else { return nil }
         let c = outputChannels
         let packed = reuse(packedTaps, shape: [EdgeTaps.packedCount(inputs: c, outputs: c)])
         packedTaps = packed
-        EdgeTaps.pack(w2.value.pointer, channels: c, role: role, into: packed.pointer)
+        EdgeTaps.pack(w2.value.pointer, channels: c, into: packed.pointer)
         return UnsafePointer(packed.pointer)
     }
 
@@ -137,8 +137,8 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         layout.pad(b, sourceStride: cols, channels: c, into: ab + c * cs)
         for img in 0..<count {
             let at = img * layout.plane
-            EdgeTaps.run(x: ab + at, y: ab + c * cs + at, channels: c, layout: layout, role: .forward,
-                         packed: packed, u: phases + at, v: phases + c * cs + at)
+            EdgeTaps.run(x: ab + at, y: ab + c * cs + at, channels: c, layout: layout, packed: packed,
+                         u: phases + at, v: phases + c * cs + at)
             interleave(channels: c, height: h, width: w,
                        p00: PhaseMap(base: a + img * px, channelStride: cols, rowStride: w),
                        p01: layout.map(phases + at), p10: layout.map(phases + c * cs + at),
@@ -238,7 +238,6 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         inputGradient = dx
         let wantsInput = computesInputGradient
         if wantsInput { dx.zero() }
-        let packed = packTaps(EdgeTaps.pays(width: w) ? .backward : nil)
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: px)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
@@ -247,13 +246,8 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
             let count = group.count, cols = count * px, first = group.first, work = group.work
             let da = group.scratch.buffer(2, count: c * cols), db = group.scratch.buffer(3, count: c * cols)
             let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
-            if let packed {
-                maskedGradientByEdgeTaps(douts.starting(at: first), a: a, b: b, count: count, height: h, width: w,
-                                         packed: packed, scratch: group.scratch, da: da, db: db, dw2: dw2)
-            } else {
-                maskedGradientByTapGEMMs(douts.starting(at: first), a: a, b: b, count: count, height: h, width: w,
-                                         scratch: group.scratch, da: da, db: db, dw2: dw2)
-            }
+            maskedGradientByTapGEMMs(douts.starting(at: first), a: a, b: b, count: count, height: h, width: w,
+                                     scratch: group.scratch, da: da, db: db, dw2: dw2)
             // b = conv(a; W1):  dW1 += db ⋆ a,  da += W1ᵀ ⋆ db
             conv1.backward(source: .grouped(a, count: count, pixels: px), count: count, outputGradient: db,
                            lddy: cols, weightGradient: dw1, inputGradient: .grouped(da, count: count, pixels: px),
@@ -267,64 +261,10 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     }
 
     /// From a group's output gradient: da = g00 + the masked taps' adjoint, db = g11 + theirs
-    /// ([C, count·H·W] each), and dW2 += each tap term's output gradient × its (shifted) source,
-    /// by the edge-tap kernel and five GEMMs over the group's bordered planes.
-    private func maskedGradientByEdgeTaps(_ douts: Planes, a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>,
-                                          count: Int, height h: Int, width w: Int, packed: UnsafePointer<Float>,
-                                          scratch: ScratchBuffers, da: UnsafeMutablePointer<Float>,
-                                          db: UnsafeMutablePointer<Float>, dw2: UnsafeMutablePointer<Float>) {
-        let c = outputChannels, px = h * w, cols = count * px
-        let layout = EdgeTaps.Layout(height: h, width: w, images: count), cs = layout.channelStride
-        let g = scratch.buffer(1, count: 2 * c * cs)          // [g01; g10], bordered
-        let ab = scratch.buffer(4, count: 2 * c * cs)         // [a; b], bordered
-        let sums = scratch.buffer(5, count: 2 * c * cs)       // the masked taps' da, db, bordered
-        let products = scratch.buffer(6, count: 4 * c * c)    // [g01; g10] · [a; b]ᵀ
-        let (g01, g10) = (g, g + c * cs)
-        fillZero(g, 2 * c * cs)
-        for img in 0..<count {
-            let at = img * layout.plane, (dai, dbi) = (da + img * px, db + img * px)
-            // g00 → da, g11 → db (the phases that are a and b); g01, g10 bordered.
-            deinterleave(channels: c, height: h, width: w, from: douts.image(img),
-                         p00: PhaseMap(base: dai, channelStride: cols, rowStride: w),
-                         p01: layout.map(g01 + at), p10: layout.map(g10 + at),
-                         p11: PhaseMap(base: dbi, channelStride: cols, rowStride: w))
-            EdgeTaps.run(x: g01 + at, y: g10 + at, channels: c, layout: layout, role: .backward,
-                         packed: packed, u: sums + at, v: sums + c * cs + at)
-            layout.addInterior(sums + at, channels: c, into: dai, targetStride: cols)
-            layout.addInterior(sums + c * cs + at, channels: c, into: dbi, targetStride: cols)
-        }
-        // dW2 over the group's interior rows (g is 0 on borders and slack, so they add nothing).
-        layout.pad(a, sourceStride: cols, channels: c, into: ab)
-        layout.pad(b, sourceStride: cols, channels: c, into: ab + c * cs)
-        let (sa, sb) = (ab, ab + c * cs)
-        let (s1, s2, s3, s4) = EdgeTaps.Role.forward.shifts(layout)
-        let k = layout.groupSpan.count, lo = layout.groupSpan.lowerBound
-        @inline(__always) func tap(_ t: Int) -> UnsafeMutablePointer<Float> { dw2 + t * c * c }
-        // unshifted: [g01; g10] · [a; b]ᵀ = [[left, down], [up, right]]
-        sgemm(transposeB: true, m: 2 * c, n: 2 * c, k: k, a: g + lo, lda: cs, b: ab + lo, ldb: cs,
-              c: products, ldc: 2 * c)
-        for o in 0..<c {
-            let top = products + o * 2 * c, bottom = products + (c + o) * 2 * c
-            for j in 0..<c {
-                tap(2)[o * c + j] += top[j]
-                tap(1)[o * c + j] += top[c + j]
-                tap(0)[o * c + j] += bottom[j]
-                tap(3)[o * c + j] += bottom[c + j]
-            }
-        }
-        // shifted: right · a[j+1], up · b[i−1] (from g01);  down · a[i+1], left · b[j−1] (from g10)
-        sgemm(transposeB: true, m: c, n: c, k: k, a: g01 + lo, lda: cs, b: sa + lo + s1, ldb: cs,
-              beta: 1, c: tap(3), ldc: c)
-        sgemm(transposeB: true, m: c, n: c, k: k, a: g01 + lo, lda: cs, b: sb + lo + s2, ldb: cs,
-              beta: 1, c: tap(0), ldc: c)
-        sgemm(transposeB: true, m: c, n: c, k: k, a: g10 + lo, lda: cs, b: sa + lo + s3, ldb: cs,
-              beta: 1, c: tap(1), ldc: c)
-        sgemm(transposeB: true, m: c, n: c, k: k, a: g10 + lo, lda: cs, b: sb + lo + s4, ldb: cs,
-              beta: 1, c: tap(2), ldc: c)
-    }
-
-    /// `maskedGradientByEdgeTaps` on small maps (`EdgeTaps.pays`): g01, g10 spread into the
-    /// gradients of the eight tap maps, then dW2 += G_a · aᵀ + G_b · bᵀ, da += W2ᵀ · G_a, db += W2ᵀ · G_b.
+    /// ([C, count·H·W] each), and dW2: g01, g10 spread into the gradients of the eight tap maps,
+    /// then dW2 += G_a · aᵀ + G_b · bᵀ, da += W2ᵀ · G_a, db += W2ᵀ · G_b. (The edge-tap kernel
+    /// transposed for da, db with dW2 as GEMMs over bordered planes measured 4 % slower on
+    /// pixeldcl.3, Zen 2: 113–114 against 109 ms, one thread.)
     private func maskedGradientByTapGEMMs(_ douts: Planes, a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>,
                                           count: Int, height h: Int, width w: Int, scratch: ScratchBuffers,
                                           da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
