@@ -24,6 +24,14 @@ let upCases = [
     UpCase(n: 17, cin: 32, cout: 32, h: 8, w: 8),               // Winograd (≥ 32 channels), 16 images a group
 ]
 
+/// Shapes where PixelDCL runs its masked convolution on the edge-tap kernel (`EdgeTaps.pays`:
+/// width ≥ 32): a partial block of outputs, several images a group at an odd width, Winograd.
+let edgeTapCases = [
+    UpCase(n: 3, cin: 4, cout: 7, h: 5, w: 32),
+    UpCase(n: 5, cin: 3, cout: 5, h: 2, w: 33, groupColumns: 4096, direct: false),
+    UpCase(n: 2, cin: 32, cout: 32, h: 4, w: 32),
+]
+
 // MARK: DCL structure
 
 /// DCL = four independent 3×3 convolutions of the input (weights taken from the 6×6 kernel),
@@ -62,7 +70,7 @@ func dclMatchesTransposedConvolution(_ t: UpCase) {
 
 // MARK: PixelDCL
 
-@Test(arguments: upCases)
+@Test(arguments: upCases + edgeTapCases)
 func pixelDCLMatchesLiteralForm(_ t: UpCase) {
     var rng = SeededGenerator(seed: 41)
     let layer = PixelDCL(inputChannels: t.cin, outputChannels: t.cout, generator: &rng)

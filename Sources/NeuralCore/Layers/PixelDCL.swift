@@ -9,9 +9,12 @@
 ///   out[2i,   2j+1] = Wup·b[i−1, j] + Wdown·b[i, j]   + Wleft·a[i, j]   + Wright·a[i, j+1]
 ///   out[2i+1, 2j  ] = Wup·a[i, j]   + Wdown·a[i+1, j] + Wleft·b[i, j−1] + Wright·b[i, j]
 /// (and out(0,0) = a, out(1,1) = b exactly: the edge neighbours of an a or b pixel are zeros of d).
-/// So one GEMM of a and one of b with the stacked tap matrices [Wup; Wdown; Wleft; Wright]
-/// (4·Cout × Cout) give every tap product, and shifted adds place them: 8·Cout² multiply-adds
-/// per input pixel, against 36·Cout² for the literal masked 3×3 convolution on the 2H×2W map.
+/// That is 8·Cout² multiply-adds per input pixel, against 36·Cout² for the literal masked 3×3
+/// convolution on the 2H×2W map. Forward on maps ≥ 32 wide runs it on the edge-tap kernel
+/// (`EdgeTaps`: the sums read straight off zero-bordered copies of a and b); smaller maps, and
+/// backward, as one GEMM of a and one of b with the stacked tap matrices [Wup; Wdown; Wleft; Wright]
+/// (4·Cout × Cout), whose tap products shifted adds then place (`EdgeTaps.pays` says which, and
+/// what it measured).
 ///
 /// Parameters (PyTorch peer names): "w0" [Cout, Cin, 3, 3], "w1" [Cout, Cout, 3, 3],
 /// "w2" [4, Cout, Cout] (taps up, down, left, right; w2[t] is a Cout×Cout matrix, out × in),
@@ -32,6 +35,8 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     /// slower backward on 32×32; iPixelDCL, whose stores are twice as large, does that.)
     private var aStore: Tensor?
     private var bStore: Tensor?
+    /// W2 packed for the edge-tap kernel (`EdgeTaps.pack`).
+    private var packedTaps: Tensor?
     /// Runs a = conv(x; W0) (convolution 0) and b = conv(a; W1) (convolution 1).
     private let runner = ConvolutionRunner(names: ["w0", "w1"])
 
@@ -88,30 +93,77 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         input = x
         let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer, of: w0, mode: mode)
         let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer, of: w1, mode: mode)
-        let w2 = w2.value.pointer
+        let packed = packTaps(EdgeTaps.pays(width: w))
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
         runner.forward(batch: n, pixelsPerImage: px) { group in
             let count = group.count, cols = count * px, first = group.first, work = group.work
-            let taps = group.scratch.buffer(1, count: 8 * c * cols)   // [T_a; T_b], each [4·Cout, cols]
             let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
             // a [C, cols] = conv(x; W0);  b = conv(a; W1)
             conv0.forward(source: xs.starting(at: first), count: count, output: a, ldo: cols, scratch: work)
             conv1.forward(source: .grouped(a, count: count, pixels: px), count: count, output: b, ldo: cols,
                           scratch: work)
-            // T_a = [Wup; Wdown; Wleft; Wright] · a,  T_b likewise: every tap product at once.
-            sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: a, ldb: cols, c: taps, ldc: cols)
-            sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: b, ldb: cols, c: taps + 4 * c * cols, ldc: cols)
-            for img in 0..<count {
-                let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
-                let output = outs.image(first + img)
-                for o in 0..<c {
-                    Self.writeOutput(t, channel: o, a: a + o * cols + img * px, b: b + o * cols + img * px,
-                                     height: h, width: w, into: output + o * 4 * px)
-                }
+            if let packed {
+                maskedByEdgeTaps(a: a, b: b, count: count, height: h, width: w, packed: packed,
+                                 scratch: group.scratch, into: outs.starting(at: first))
+            } else {
+                maskedByTapGEMMs(a: a, b: b, count: count, height: h, width: w, scratch: group.scratch,
+                                 into: outs.starting(at: first))
             }
         }
         return out
+    }
+
+    /// W2 packed for the edge-tap kernel (nil: the layer runs the tap GEMMs).
+    private func packTaps(_ direct: Bool) -> UnsafePointer<Float>? {
+        guard direct else { return nil }
+        let c = outputChannels
+        let packed = reuse(packedTaps, shape: [EdgeTaps.packedCount(inputs: c, outputs: c)])
+        packedTaps = packed
+        EdgeTaps.pack(w2.value.pointer, channels: c, into: packed.pointer)
+        return UnsafePointer(packed.pointer)
+    }
+
+    /// The output of a group of images from their a and b ([C, count·H·W] each): the masked phases
+    /// by the edge-tap kernel on bordered copies of a and b, then the 2×2 interleave.
+    private func maskedByEdgeTaps(a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, count: Int,
+                                  height h: Int, width w: Int, packed: UnsafePointer<Float>,
+                                  scratch: ScratchBuffers, into outs: Planes) {
+        let c = outputChannels, px = h * w, cols = count * px
+        let layout = EdgeTaps.Layout(height: h, width: w, images: count), cs = layout.channelStride
+        let ab = scratch.buffer(1, count: 2 * c * cs)       // [a; b], bordered
+        let phases = scratch.buffer(2, count: 2 * c * cs)   // [out(0,1); out(1,0)], bordered
+        layout.pad(a, sourceStride: cols, channels: c, into: ab)
+        layout.pad(b, sourceStride: cols, channels: c, into: ab + c * cs)
+        for img in 0..<count {
+            let at = img * layout.plane
+            EdgeTaps.run(x: ab + at, y: ab + c * cs + at, channels: c, layout: layout, packed: packed,
+                         u: phases + at, v: phases + c * cs + at)
+            interleave(channels: c, height: h, width: w,
+                       p00: PhaseMap(base: a + img * px, channelStride: cols, rowStride: w),
+                       p01: layout.map(phases + at), p10: layout.map(phases + c * cs + at),
+                       p11: PhaseMap(base: b + img * px, channelStride: cols, rowStride: w), into: outs.image(img))
+        }
+    }
+
+    /// The output of a group of images from their a and b, on small maps (`EdgeTaps.pays`): one
+    /// GEMM of a and one of b with the stacked tap matrices [Wup; Wdown; Wleft; Wright]
+    /// (4·Cout × Cout) give every tap product, and `writeOutput` places them.
+    private func maskedByTapGEMMs(a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, count: Int,
+                                  height h: Int, width w: Int, scratch: ScratchBuffers, into outs: Planes) {
+        let c = outputChannels, px = h * w, cols = count * px, w2 = w2.value.pointer
+        let taps = scratch.buffer(1, count: 8 * c * cols)   // [T_a; T_b], each [4·Cout, cols]
+        // T_a = [Wup; Wdown; Wleft; Wright] · a,  T_b likewise: every tap product at once.
+        sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: a, ldb: cols, c: taps, ldc: cols)
+        sgemm(m: 4 * c, n: cols, k: c, a: w2, lda: c, b: b, ldb: cols, c: taps + 4 * c * cols, ldc: cols)
+        for img in 0..<count {
+            let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
+            let output = outs.image(img)
+            for o in 0..<c {
+                Self.writeOutput(t, channel: o, a: a + o * cols + img * px, b: b + o * cols + img * px,
+                                 height: h, width: w, into: output + o * 4 * px)
+            }
+        }
     }
 
     /// The tap-product planes of one image inside a grouped [T_a; T_b] buffer [8·Cout, cols]:
@@ -186,34 +238,16 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         inputGradient = dx
         let wantsInput = computesInputGradient
         if wantsInput { dx.zero() }
-        let w2 = w2.value.pointer
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let dxs = Planes.nchw(dx.pointer, channels: inputChannels, pixels: px)
         let douts = Planes.nchw(dout.pointer, channels: c, pixels: 4 * px)
         runner.backward(accumulating: [w0, w1, self.w2]) { group in
             let dw0 = group.gradient(0), dw1 = group.gradient(1), dw2 = group.gradient(2)
             let count = group.count, cols = count * px, first = group.first, work = group.work
-            let taps = group.scratch.buffer(1, count: 8 * c * cols)   // tap-map gradients [G_a; G_b]
             let da = group.scratch.buffer(2, count: c * cols), db = group.scratch.buffer(3, count: c * cols)
             let a = aStore.pointer + first * c * px, b = bStore.pointer + first * c * px
-            for img in 0..<count {
-                let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
-                // g00 → da, g11 → db (the phases that are a and b); g01 → G_b.down, g10 → G_b.right.
-                deinterleave(channels: c, height: h, width: w, from: douts.image(first + img),
-                             p00: PhaseMap(base: da + img * px, channelStride: cols, rowStride: w),
-                             p01: t.map(.b, .down), p10: t.map(.b, .right),
-                             p11: PhaseMap(base: db + img * px, channelStride: cols, rowStride: w))
-                for o in 0..<c { Self.spreadGradient(t, channel: o, height: h, width: w) }
-            }
-            // dW2 += G_a · aᵀ + G_b · bᵀ;  da += W2ᵀ · G_a;  db += W2ᵀ · G_b
-            sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps, lda: cols, b: a, ldb: cols,
-                  beta: 1, c: dw2, ldc: c)
-            sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps + 4 * c * cols, lda: cols, b: b, ldb: cols,
-                  beta: 1, c: dw2, ldc: c)
-            sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps, ldb: cols,
-                  beta: 1, c: da, ldc: cols)
-            sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps + 4 * c * cols, ldb: cols,
-                  beta: 1, c: db, ldc: cols)
+            maskedGradientByTapGEMMs(douts.starting(at: first), a: a, b: b, count: count, height: h, width: w,
+                                     scratch: group.scratch, da: da, db: db, dw2: dw2)
             // b = conv(a; W1):  dW1 += db ⋆ a,  da += W1ᵀ ⋆ db
             conv1.backward(source: .grouped(a, count: count, pixels: px), count: count, outputGradient: db,
                            lddy: cols, weightGradient: dw1, inputGradient: .grouped(da, count: count, pixels: px),
@@ -224,6 +258,34 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
                            scratch: work)
         }
         return dx
+    }
+
+    /// From a group's output gradient: da = g00 + the masked taps' adjoint, db = g11 + theirs
+    /// ([C, count·H·W] each), and dW2: g01, g10 spread into the gradients of the eight tap maps,
+    /// then dW2 += G_a · aᵀ + G_b · bᵀ, da += W2ᵀ · G_a, db += W2ᵀ · G_b. (The edge-tap kernel
+    /// transposed for da, db with dW2 as GEMMs over bordered planes measured 4 % slower on
+    /// pixeldcl.3, Zen 2: 113–114 against 109 ms, one thread.)
+    private func maskedGradientByTapGEMMs(_ douts: Planes, a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>,
+                                          count: Int, height h: Int, width w: Int, scratch: ScratchBuffers,
+                                          da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
+                                          dw2: UnsafeMutablePointer<Float>) {
+        let c = outputChannels, px = h * w, cols = count * px, w2 = w2.value.pointer
+        let taps = scratch.buffer(1, count: 8 * c * cols)   // tap-map gradients [G_a; G_b]
+        for img in 0..<count {
+            let t = TapPlanes(taps, channels: c, columns: cols, offset: img * px, width: w)
+            // g00 → da, g11 → db (the phases that are a and b); g01 → G_b.down, g10 → G_b.right.
+            deinterleave(channels: c, height: h, width: w, from: douts.image(img),
+                         p00: PhaseMap(base: da + img * px, channelStride: cols, rowStride: w),
+                         p01: t.map(.b, .down), p10: t.map(.b, .right),
+                         p11: PhaseMap(base: db + img * px, channelStride: cols, rowStride: w))
+            for o in 0..<c { Self.spreadGradient(t, channel: o, height: h, width: w) }
+        }
+        sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps, lda: cols, b: a, ldb: cols, beta: 1, c: dw2, ldc: c)
+        sgemm(transposeB: true, m: 4 * c, n: c, k: cols, a: taps + 4 * c * cols, lda: cols, b: b, ldb: cols,
+              beta: 1, c: dw2, ldc: c)
+        sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps, ldb: cols, beta: 1, c: da, ldc: cols)
+        sgemm(transposeA: true, m: c, n: cols, k: 4 * c, a: w2, lda: c, b: taps + 4 * c * cols, ldb: cols,
+              beta: 1, c: db, ldc: cols)
     }
 
     /// From g01 (in G_b.down) and g10 (in G_b.right) of channel o, the gradients of all eight
