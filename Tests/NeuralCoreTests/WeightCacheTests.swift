@@ -9,7 +9,8 @@ struct WeightCacheTests {
     typealias Case = (name: String, make: @Sendable (UInt64) -> any ConvLayer, input: [Int], convolutions: Int)
 
     /// Each convolution-type layer kind of the model, at a shape that runs its fast path (the
-    /// Winograd, direct and phase kernels), and its number of convolutions.
+    /// Winograd, direct and phase kernels), and the weight packs of one pass (its convolutions,
+    /// and PixelDCL's edge-tap W2 on wide maps).
     static let cases: [Case] = [
         ("conv2d", { seed in
             var g = SeededGenerator(seed: seed)
@@ -27,6 +28,10 @@ struct WeightCacheTests {
             var g = SeededGenerator(seed: seed)
             return PixelDCL(inputChannels: 64, outputChannels: 64, generator: &g)
         }, [2, 64, 8, 8], 2),
+        ("pixeldcl edge taps", { seed in   // a map wide enough for EdgeTaps: W2 is packed too
+            var g = SeededGenerator(seed: seed)
+            return PixelDCL(inputChannels: 32, outputChannels: 32, generator: &g)
+        }, [2, 32, 32, 32], 3),
         ("ipixeldcl", { seed in
             var g = SeededGenerator(seed: seed)
             return IPixelDCL(inputChannels: 64, outputChannels: 64, generator: &g)

@@ -35,8 +35,11 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     /// slower backward on 32×32; iPixelDCL, whose stores are twice as large, does that.)
     private var aStore: Tensor?
     private var bStore: Tensor?
-    /// W2 packed for the edge-tap kernel (`EdgeTaps.pack`).
+    /// W2 packed for the edge-tap kernel (`EdgeTaps.pack`): remade for each training pass and,
+    /// across inference passes, only when W2 changed; `tapPacks` counts how often.
     private var packedTaps: Tensor?
+    private var packedTapsSource = DerivedWeights()
+    private var tapPacks = 0
     /// Runs a = conv(x; W0) (convolution 0) and b = conv(a; W1) (convolution 1).
     private let runner = ConvolutionRunner(names: ["w0", "w1"])
 
@@ -46,7 +49,7 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     }
 
     public var convolutionDispatch: [(name: String, dispatch: Convolution.Dispatch)] { runner.dispatch }
-    public var forwardWeightPacks: Int { runner.forwardPacks }
+    public var forwardWeightPacks: Int { runner.forwardPacks + tapPacks }
     public var workspace: Workspace {
         get { runner.workspace }
         set { runner.workspace = newValue }
@@ -93,7 +96,7 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
         input = x
         let conv0 = runner.convolution(0, geometry: g0, outputChannels: c, weight: w0.value.pointer, of: w0, mode: mode)
         let conv1 = runner.convolution(1, geometry: g1, outputChannels: c, weight: w1.value.pointer, of: w1, mode: mode)
-        let packed = packTaps(EdgeTaps.pays(width: w))
+        let packed = packTaps(EdgeTaps.pays(width: w), mode: mode)
         let xs = Planes.nchw(x.pointer, channels: inputChannels, pixels: px)
         let outs = Planes.nchw(out.pointer, channels: c, pixels: 4 * px)
         runner.forward(batch: n, pixelsPerImage: px) { group in
@@ -115,12 +118,15 @@ public final class PixelDCL: Layer, FLOPCounting, ConvolutionLayer {
     }
 
     /// W2 packed for the edge-tap kernel (nil: the layer runs the tap GEMMs).
-    private func packTaps(_ direct: Bool) -> UnsafePointer<Float>? {
+    private func packTaps(_ direct: Bool, mode: Mode) -> UnsafePointer<Float>? {
         guard direct else { return nil }
         let c = outputChannels
         let packed = reuse(packedTaps, shape: [EdgeTaps.packedCount(inputs: c, outputs: c)])
         packedTaps = packed
-        EdgeTaps.pack(w2.value.pointer, channels: c, into: packed.pointer)
+        if packedTapsSource.needsUpdate(from: [w2], mode: mode) {
+            EdgeTaps.pack(w2.value.pointer, channels: c, into: packed.pointer)
+            tapPacks += 1
+        }
         return UnsafePointer(packed.pointer)
     }
 
