@@ -84,6 +84,21 @@ private func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(v
         #expect(abs(SeedSpread.tQuantile975(degreesOfFreedom: 60) - 2.000) < 0.001)
     }
 
+    @Test func theLateSwingReadsTheValidationsOfTheLastThousandSteps() throws {
+        let point = { (step: Int, cb: Double?) in
+            StudyCurvePoint(step: step, valLoss: 1, samplesCB: cb, samplesCBLocal: nil, reconstructionsCB: nil, reconstructionsCBLocal: nil)
+        }
+        // Step 4000 is exactly 1,000 steps before the last and so outside; 4600 has no ratio.
+        let curves = [point(3000, 50), point(4000, 40), point(4250, 3), point(4500, 1.5), point(4600, nil),
+                      point(4750, 6), point(5000, 2)]
+        let swing = try #require(StudyLateSwing(curves))
+        #expect(swing.validations == 4 && swing.min == 1.5 && swing.max == 6 && swing.median == 2.5 && swing.swing == 4)
+        #expect(try #require(StudyLateSwing(Array(curves.prefix(4)), window: 300)).median == 2.25)   // 4250, 4500: 3, 1.5
+        #expect(StudyLateSwing([point(5000, 2)]) == nil && StudyLateSwing([point(4900, 0), point(5000, 2)]) == nil)
+        // Its cell in study.md's per-run table.
+        #expect(StudyReport.swing(swing) == "2.50 (1.50–6.00)" && StudyReport.swing(nil) == "–")
+    }
+
     @Test func studyParsesItsListsAndCollectsFromSamplesByDefault() throws {
         let ok = try StudyCommand.parse(["--data", "d", "--out", "o", "--decoders", "dcl,resizeconv", "--seeds", "0,4", "--steps", "10"])
         #expect(ok.decoders == "dcl,resizeconv" && ok.steps == 10 && ok.samples == 1000 && ok.resamples == 1000 && ok.batch == 64)
@@ -176,6 +191,8 @@ struct StudyTests {
         let markdown = try String(contentsOfFile: folder.markdown, encoding: .utf8)
         #expect(markdown == report.markdown())
         #expect(markdown.contains("| dcl |") && markdown.contains("| pixeldcl-seed1 |") && markdown.contains("Bernoulli"))
+        // dcl-seed0 validated at steps 2 and 3: the notes give its swing between the two.
+        #expect(markdown.contains("- From one checkpoint to the next: ") && markdown.contains("(dcl-seed0)"))
         let svg = try String(contentsOfFile: folder.plot, encoding: .utf8)
         #expect(svg.hasPrefix("<?xml") && svg.components(separatedBy: "class=\"band\"").count == 5)
 

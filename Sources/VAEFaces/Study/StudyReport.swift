@@ -180,8 +180,9 @@ public struct StudyReport: Codable, Equatable, Sendable {
             Self.fidNote(runs),
             "",
             "| run | steps | training time | test −ELBO, nats | samples R(cb) | samples R(cb_local) | reconstructions R(cb) "
-                + "| reconstructions R(cb_local) | val −ELBO fall over the last 1,000 steps |" + (withFID ? " samples FID | samples KID |" : ""),
-            "|---|---|---|---|---|---|---|---|---|" + (withFID ? "---|---|" : ""),
+                + "| reconstructions R(cb_local) | samples R(cb) at the validations of the last 1,000 steps: median (min–max) "
+                + "| val −ELBO fall over the last 1,000 steps |" + (withFID ? " samples FID | samples KID |" : ""),
+            "|---|---|---|---|---|---|---|---|---|---|" + (withFID ? "---|---|" : ""),
         ]
         for run in runs {
             var steps = "\(run.steps)"
@@ -189,7 +190,8 @@ public struct StudyReport: Codable, Equatable, Sendable {
             if run.training.capped { steps += ", capped" }
             lines.append("| \(run.name) | \(steps) | \(Self.duration(run.training.seconds)) | \(Self.format(run.test.negativeELBO, 1)) "
                 + "| \(Self.ratio(run.samples.cb)) | \(Self.ratio(run.samples.cbLocal)) | \(Self.ratio(run.reconstructions.cb)) "
-                + "| \(Self.ratio(run.reconstructions.cbLocal)) | \(run.training.lastFall.map { Self.percent($0, decimals: 2) } ?? "–") |"
+                + "| \(Self.ratio(run.reconstructions.cbLocal)) | \(Self.swing(StudyLateSwing(run.curves))) "
+                + "| \(run.training.lastFall.map { Self.percent($0, decimals: 2) } ?? "–") |"
                 + (withFID ? " \(run.fid.map { Self.format($0.fid, 2) } ?? "–") | "
                    + "\(run.fid.map { Self.format($0.kid, 4) + " ± " + Self.format($0.kidStd, 4) } ?? "–") |" : ""))
         }
@@ -212,6 +214,7 @@ public struct StudyReport: Codable, Equatable, Sendable {
                 + "A ratio inside it is as close to real photos as one set of real photos is to another.",
             "- The curves in study.svg are the ratios of the fixed-latent samples at each validation during training, against "
                 + "the real val faces (training.csv's `val_cb_ratio`, `val_cb_local_ratio`).",
+        ] + Self.swingNote(runs) + [
             "- Run length: at least the asked steps at batch 64; then +1,000 steps while the val −ELBO fell by more than 1 % "
                 + "over the last 1,000 steps, up to twice the asked steps.",
             "- Bits/dim: " + Study.bitsPerDimensionCaveat,
@@ -255,7 +258,23 @@ public struct StudyReport: Codable, Equatable, Sendable {
         return note
     }
 
+    /// How far the runs' R(cb) moved between checkpoints near their end, when any run shows it.
+    static func swingNote(_ runs: [StudyRunResult]) -> [String] {
+        let swings = runs.compactMap { run in StudyLateSwing(run.curves).map { (run.name, $0.swing) } }
+        guard let low = swings.min(by: { $0.1 < $1.1 }), let high = swings.max(by: { $0.1 < $1.1 }) else { return [] }
+        return ["- From one checkpoint to the next: over the last 1,000 steps of a run, the samples' R(cb) at the validations "
+                + "(the fixed-latent grid against the real val faces) moved by a factor (highest / lowest) of \(format(low.1, 1)) "
+                + "(\(low.0)) to \(format(high.1, 1)) (\(high.0)). A run's end-of-training R(cb) is a single checkpoint's "
+                + "reading from a range this wide."]
+    }
+
     // MARK: Formatting
+
+    /// "1.84 (1.49–2.60)" or "–".
+    static func swing(_ swing: StudyLateSwing?) -> String {
+        guard let swing else { return "–" }
+        return "\(format(swing.median, 2)) (\(format(swing.min, 2))–\(format(swing.max, 2)))"
+    }
 
     static func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 

@@ -159,3 +159,28 @@ extension StudyRunResult {
         }
     }
 }
+
+/// A run's samples R(cb) at its validations of the last `window` steps (the fixed-latent grid
+/// against the real val faces, training.csv's `val_cb_ratio`): how far one run's checkerboard
+/// energy moves from one checkpoint to the next, which its single end-of-run score cannot show.
+public struct StudyLateSwing: Equatable, Sendable {
+    /// Validations in the window, and their R(cb): median, lowest, highest.
+    public var validations: Int
+    public var median: Double
+    public var min: Double
+    public var max: Double
+    /// Highest over lowest.
+    public var swing: Double { max / min }
+
+    /// The validations after step (last − `window`); nil with fewer than two positive ratios there.
+    public init?(_ curves: [StudyCurvePoint], window: Int = 1000) {
+        guard let last = curves.last?.step else { return nil }
+        let values = curves.filter { $0.step > last - window }.compactMap(\.samplesCB).filter { $0.isFinite }.sorted()
+        guard values.count >= 2, values[0] > 0 else { return nil }
+        let middle = values.count / 2
+        validations = values.count
+        median = values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2
+        min = values[0]
+        max = values[values.count - 1]
+    }
+}
