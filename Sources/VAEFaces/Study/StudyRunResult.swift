@@ -177,9 +177,8 @@ public struct StudyLateSwing: Equatable, Sendable {
         guard let last = curves.last?.step else { return nil }
         let values = curves.filter { $0.step > last - window }.compactMap(\.samplesCB).filter { $0.isFinite }.sorted()
         guard values.count >= 2, values[0] > 0 else { return nil }
-        let middle = values.count / 2
         validations = values.count
-        median = values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2
+        median = LayerBench.median(values)
         min = values[0]
         max = values[values.count - 1]
     }
