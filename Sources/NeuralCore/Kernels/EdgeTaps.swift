@@ -35,14 +35,20 @@ enum EdgeTaps {
         }
 
         /// Copies `channels` grouped planes (`source`: channel c's images at c·sourceStride, H·W
-        /// apart) into the bordered layout at `padded`, everything else zeroed.
+        /// apart) into the bordered layout at `padded`, everything else zeroed. Each float is
+        /// written once: the interior copied, only the border and slack zeroed.
         func pad(_ source: UnsafePointer<Float>, sourceStride: Int, channels: Int, into padded: UnsafeMutablePointer<Float>) {
             let (h, w, wp) = (height, width, rowStride)
             for c in 0..<channels {
-                fillZero(padded + c * channelStride, channelStride)
                 for n in 0..<images {
-                    let dst = padded + c * channelStride + n * plane + wp + 1, src = source + c * sourceStride + n * h * w
-                    for i in 0..<h { copyFloats(dst + i * wp, src + i * w, w) }
+                    let dst = padded + c * channelStride + n * plane, src = source + c * sourceStride + n * h * w
+                    fillZero(dst, wp + 1)                                  // the top row, row 1's left border
+                    for i in 0..<h {
+                        let row = dst + (i + 1) * wp
+                        copyFloats(row + 1, src + i * w, w)
+                        fillZero(row + w + 1, 2)                           // its right border, the next row's left
+                    }
+                    fillZero(dst + (h + 1) * wp + 1, plane - (h + 1) * wp - 1)  // the bottom row and the slack
                 }
             }
         }
